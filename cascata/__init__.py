@@ -1,0 +1,43 @@
+"""cascata: asynchronous, parallel, flow-based graph execution over ZeroMQ worker processes."""
+
+from ._report import RunReport
+from .component import Component, component, inport, outport, persist
+from .errors import (
+    AuthenticationError,
+    CascataError,
+    ComponentError,
+    DeadlockError,
+    GraphError,
+    HostLostError,
+    ItemTooLargeError,
+    PortTypeError,
+    ProtocolError,
+    SerializationError,
+    WorkerLostError,
+)
+from .graph import Graph
+from .log import log
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "AuthenticationError",
+    "CascataError",
+    "Component",
+    "ComponentError",
+    "DeadlockError",
+    "Graph",
+    "GraphError",
+    "HostLostError",
+    "ItemTooLargeError",
+    "PortTypeError",
+    "ProtocolError",
+    "RunReport",
+    "SerializationError",
+    "WorkerLostError",
+    "component",
+    "inport",
+    "log",
+    "outport",
+    "persist",
+]

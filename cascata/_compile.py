@@ -1,0 +1,135 @@
+"""Compile a Graph into a Plan: number the ports and edges, resolve firing rules, place."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from ._placement import assign
+from ._plan import ComponentPlan, EdgePlan, InPortPlan, OutPortPlan, Plan, Settings
+from .errors import GraphError
+from .port import NOT_SET
+from .transport.codec import DEFAULT_MAX_ITEM_BYTES
+from .worker.firing import resolve_groups
+
+_OPTIONS = {"max_item_bytes"}
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> Plan:
+    """The plan for running ``graph`` on ``num_workers`` local workers."""
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"run() got unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+    settings = Settings(max_item_bytes=_max_item_bytes(options.get("max_item_bytes")))
+    comps = list(graph.nodes.values())
+    if not comps:
+        raise GraphError("the graph has no components; add some with g.name = Component")
+    workers = _num_workers(num_workers, len(comps))
+
+    port_ids: dict[int, int] = {}
+    for comp in comps:
+        for port in comp.inports:
+            port_ids[id(port)] = len(port_ids)
+    raw_edges: list[tuple[int, Any, Any]] = []
+    routes: dict[int, list[tuple[int, ...]]] = {}
+    publishers: dict[int, list[int]] = {}
+    for edge in graph.edges:
+        route = []
+        for dst in edge.dsts:
+            edge_id = len(raw_edges)
+            raw_edges.append((edge_id, edge.src, dst))
+            publishers.setdefault(id(dst), []).append(edge_id)
+            route.append(edge_id)
+        routes.setdefault(id(edge.src), []).append(tuple(route))
+
+    groups = {c.name: c.group_name for c in comps if c.group_name is not None}
+    pairs = [(src.component.name, dst.component.name) for _, src, dst in raw_edges]
+    placement = assign([c.name for c in comps], pairs, workers, groups)
+
+    edges = tuple(
+        EdgePlan(
+            edge_id=edge_id,
+            src_component=src.component.name,
+            src_port=src.name,
+            dst_component=dst.component.name,
+            dst_port=dst.name,
+            dst_port_id=port_ids[id(dst)],
+            src_worker=placement[src.component.name],
+            dst_worker=placement[dst.component.name],
+            window=max(1, -(-dst.capacity // len(publishers[id(dst)]))),
+        )
+        for edge_id, src, dst in raw_edges
+    )
+    plans = tuple(_component(c, placement[c.name], port_ids, publishers, routes) for c in comps)
+    by_worker: dict[int, tuple[str, ...]] = {}
+    for c in plans:
+        by_worker[c.worker] = (*by_worker.get(c.worker, ()), c.label)
+    return Plan(uuid.uuid4().hex, plans, edges, workers, settings, by_worker)
+
+
+def _component(
+    comp: Any,
+    worker: int,
+    port_ids: dict[int, int],
+    publishers: dict[int, list[int]],
+    routes: dict[int, list[tuple[int, ...]]],
+) -> ComponentPlan:
+    inports = []
+    for port in comp.inports:
+        has_initial = port.initial is not NOT_SET
+        inports.append(
+            InPortPlan(
+                port_id=port_ids[id(port)],
+                name=port.name,
+                capacity=port.capacity,
+                batch_size=port.batch_size,
+                publishers=tuple(publishers.get(id(port), ())),
+                has_initial=has_initial,
+                initial=port.initial if has_initial else None,
+            )
+        )
+    outports = tuple(OutPortPlan(p.name, tuple(routes.get(id(p), ()))) for p in comp.outports)
+    streaming = [(p.name, p.constant) for p in inports]
+    return ComponentPlan(
+        name=comp.name,
+        class_name=type(comp).__name__,
+        worker=worker,
+        runner=comp._runner,
+        inports=tuple(inports),
+        outports=outports,
+        persists=tuple((p.name, p.factory, p.args, p.kwargs) for p in comp.persists),
+        groups=resolve_groups(streaming, comp._firing),
+        params=tuple(comp._ports),
+    )
+
+
+def _num_workers(requested: int | None, n_components: int) -> int:
+    if requested is None:
+        return max(1, min(available_cpus(), n_components))
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+        raise ValueError(f"num_workers must be a positive integer, got {requested!r}")
+    # More workers than components would only sit idle.
+    return min(requested, n_components)
+
+
+def _max_item_bytes(value: Any) -> int:
+    if value is None:
+        env = os.environ.get("CASCATA_MAX_ITEM_BYTES")
+        if env is None:
+            return DEFAULT_MAX_ITEM_BYTES
+        value = env
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_item_bytes must be an integer number of bytes, got {value!r}") from None
+    if limit < 1:
+        raise ValueError(f"max_item_bytes must be positive, got {limit}")
+    return limit

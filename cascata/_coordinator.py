@@ -1,0 +1,304 @@
+"""The coordinator: starts the workers of a plan, supervises them, and ends the run.
+
+It lives in the caller's process. ``start()`` forks the workers (before any ZeroMQ context
+exists here), binds the control ROUTER, waits for READY from every worker and says GO; a
+supervisor thread then relays logs, watches processes and heartbeats, detects quiescence, and
+stops everything on the first fault. ``join()`` waits for that thread and raises its error.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from typing import Any
+
+import zmq
+
+from ._plan import Plan
+from ._report import RunReport
+from .errors import CascataError, DeadlockError, WorkerLostError
+from .log import write_line
+from .transport import control
+from .transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
+from .worker import pool
+from .worker.process import worker_main
+
+# Seconds a worker may take from fork to READY.
+WORKER_START_TIMEOUT = 30.0
+# Seconds without a heartbeat before a worker counts as frozen.
+WORKER_FREEZE_TIMEOUT = 5.0
+# Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
+PROBE_INTERVAL = 0.05
+# Seconds the supervisor waits on the control socket per turn (bounds reaction time).
+POLL_MS = 20
+# Stop ladder: seconds to exit after FINISH/ABORT, then after SIGTERM.
+STOP_GRACE = 2.0
+TERM_GRACE = 1.0
+
+
+class Coordinator:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.n = plan.num_workers
+        self.pids: dict[int, int] = {}
+        self.error: BaseException | None = None
+        self.report: RunReport | None = None
+        self._abort = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_dir = ""
+        self._stats: dict[int, Any] = {}
+        self._started_at = 0.0
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._started_at = time.monotonic()
+        self._run_dir = make_run_dir()
+        ctl = ipc_endpoint(self._run_dir, "ctl")
+        data = {i: ipc_endpoint(self._run_dir, f"d{i}") for i in range(self.n)}
+        try:
+            for i in range(self.n):
+                self.pids[i] = pool.fork_worker(worker_main, self.plan, i, ctl, data[i], os.getpid())
+            self.ctx = zmq.Context()
+            self.router = self.ctx.socket(zmq.ROUTER)
+            self.router.setsockopt(zmq.LINGER, 0)
+            self.router.bind(ctl)
+            self._last_seen = dict.fromkeys(range(self.n), time.monotonic())
+            endpoints = self._wait_ready()
+            go = control.encode(control.GO, peers={str(i): ep for i, ep in endpoints.items()})
+            for i in range(self.n):
+                self.router.send_multipart([f"w{i}".encode(), go])
+        except BaseException as exc:
+            self._shutdown(abort=True)
+            if isinstance(exc, _Failure):
+                raise exc.error from None
+            raise
+        self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _wait_ready(self) -> dict[int, str]:
+        endpoints: dict[int, str] = {}
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while len(endpoints) < self.n:
+            if time.monotonic() > deadline:
+                missing = sorted(set(range(self.n)) - endpoints.keys())
+                raise _Failure(
+                    WorkerLostError(
+                        self._worker_name(missing[0]),
+                        self.pids.get(missing[0]),
+                        f"did not report READY within {WORKER_START_TIMEOUT:.0f} s",
+                        self.plan.placement.get(missing[0], ()),
+                    )
+                )
+            self._check_processes()
+            for who, kind, fields in self._receive(POLL_MS):
+                if kind == control.READY:
+                    endpoints[who] = fields["endpoint"]
+                else:
+                    self._handle(who, kind, fields)
+            if self.error is not None:
+                raise _Failure(self.error)
+        return endpoints
+
+    # -- supervision ----------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        try:
+            self._loop()
+        except _Failure as failure:
+            self.error = failure.error
+        except BaseException as exc:  # a bug here must still stop the workers
+            self.error = exc
+        finally:
+            self._shutdown(abort=self.error is not None or self._abort.is_set())
+
+    def _loop(self) -> None:
+        self._done: set[int] = set()
+        self._probe = 0
+        self._snapshots: dict[int, dict[str, Any]] = {}
+        self._previous: list[Any] | None = None
+        self._ended_all = False
+        next_probe = time.monotonic() + PROBE_INTERVAL
+        while len(self._done) < self.n:
+            if self._abort.is_set():
+                raise _Failure(KeyboardInterrupt())
+            for who, kind, fields in self._receive(POLL_MS):
+                self._handle(who, kind, fields)
+            if self.error is not None:
+                raise _Failure(self.error)
+            self._check_processes()
+            self._check_heartbeats()
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + PROBE_INTERVAL
+                self._send_probe()
+
+    def _receive(self, timeout_ms: int) -> list[tuple[int, str, dict[str, Any]]]:
+        out = []
+        if not self.router.poll(timeout_ms):
+            return out
+        while True:
+            try:
+                ident, frame = self.router.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            who = int(ident[1:])
+            self._last_seen[who] = time.monotonic()
+            kind, fields = control.decode(frame)
+            out.append((who, kind, fields))
+
+    def _handle(self, who: int, kind: str, fields: dict[str, Any]) -> None:
+        if kind == control.LOG:
+            comp = fields.get("component")
+            write_line(fields["level"], tuple(comp) if comp else None, fields["message"])
+        elif kind == control.ERROR:
+            if self.error is None:
+                self.error = pickle.loads(fields["error"])
+        elif kind == control.DONE:
+            self._done.add(who)
+            self._stats[who] = fields["stats"]
+        elif kind == control.SNAPSHOT:
+            if fields["probe"] == self._probe:
+                self._snapshots[who] = fields
+                if len(self._snapshots) == self.n:
+                    self._judge_round()
+
+    def _check_processes(self) -> None:
+        for i, pid in self.pids.items():
+            if pid <= 0:
+                continue
+            status = pool.exit_status(pid)
+            if status is None:
+                continue
+            cause, _ = pool.describe_status(status)
+            self.pids[i] = -pid  # reaped; remember it only for messages
+            if self.error is None:
+                self.error = WorkerLostError(
+                    self._worker_name(i, pid), pid, cause, self.plan.placement.get(i, ())
+                )
+            raise _Failure(self.error)
+
+    def _check_heartbeats(self) -> None:
+        now = time.monotonic()
+        for i, seen in self._last_seen.items():
+            if now - seen > WORKER_FREEZE_TIMEOUT:
+                pid = self.pids[i]
+                raise _Failure(
+                    WorkerLostError(
+                        self._worker_name(i, pid),
+                        pid,
+                        f"stopped answering for {now - seen:.1f} s (frozen or stopped)",
+                        self.plan.placement.get(i, ()),
+                    )
+                )
+
+    # -- quiescence -----------------------------------------------------------------------------
+
+    def _send_probe(self) -> None:
+        self._probe += 1
+        self._snapshots = {}
+        msg = control.encode(control.PROBE, probe=self._probe)
+        for i in range(self.n):
+            self.router.send_multipart([f"w{i}".encode(), msg])
+
+    def _judge_round(self) -> None:
+        snaps = [self._snapshots[i] for i in range(self.n)]
+        key = [(s["events"], s["sent"], s["received"]) for s in snaps]
+        quiet = all(s["idle"] for s in snaps) and sum(s["sent"] for s in snaps) == sum(
+            s["received"] for s in snaps
+        )
+        stable = quiet and key == self._previous
+        self._previous = key if quiet else None
+        if not stable:
+            return
+        self._previous = None
+        waits = [w for s in snaps for w in s["waits"]]
+        blocked = [w for w in waits if w[1] == "blocked sending"]
+        if blocked or self._ended_all:
+            raise _Failure(DeadlockError(_describe_waits(waits)))
+        self._ended_all = True
+        msg = control.encode(control.END_ALL)
+        for i in range(self.n):
+            self.router.send_multipart([f"w{i}".encode(), msg])
+
+    # -- stop -----------------------------------------------------------------------------------
+
+    def _shutdown(self, abort: bool) -> None:
+        kind = control.ABORT if abort else control.FINISH
+        router = getattr(self, "router", None)
+        if router is not None:
+            msg = control.encode(kind)
+            for i in range(self.n):
+                try:
+                    router.send_multipart([f"w{i}".encode(), msg], flags=zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+        live = [pid for pid in self.pids.values() if pid > 0]
+        gone = pool.stop_ladder(live, STOP_GRACE if not abort else TERM_GRACE, TERM_GRACE)
+        if not abort and self.error is None:
+            self._check_clean_exit(gone)
+        if router is not None:
+            router.close(linger=0)
+            self.ctx.term()
+        remove_run_dir(self._run_dir)
+        if self.error is None and not abort:
+            self.report = RunReport.build(
+                self.plan, self._stats, self.pids, time.monotonic() - self._started_at
+            )
+
+    def _check_clean_exit(self, gone: dict[int, int]) -> None:
+        for i, pid in self.pids.items():
+            status = gone.get(pid)
+            if status is not None and status != 0:
+                cause, _ = pool.describe_status(status)
+                self.error = WorkerLostError(
+                    self._worker_name(i, pid), pid, f"{cause} while finishing",
+                    self.plan.placement.get(i, ()),
+                )
+                return
+
+    def _worker_name(self, index: int, pid: int | None = None) -> str:
+        pid = abs(pid if pid is not None else self.pids.get(index, 0))
+        return f"worker-{index} (pid {pid}, localhost)"
+
+    # -- join -----------------------------------------------------------------------------------
+
+    def join(self) -> RunReport:
+        thread = self._thread
+        assert thread is not None, "start() first"
+        try:
+            while thread.is_alive():
+                thread.join(0.1)
+        except KeyboardInterrupt:
+            self._abort.set()
+            thread.join()
+            raise
+        if isinstance(self.error, KeyboardInterrupt):
+            raise KeyboardInterrupt
+        if self.error is not None:
+            raise self.error
+        assert self.report is not None
+        return self.report
+
+
+class _Failure(Exception):
+    """Unwinds the supervisor with the error the run will raise."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _describe_waits(waits: list[list[str]]) -> list[str]:
+    lines = []
+    for label, state, target in sorted(waits):
+        if state == "blocked sending":
+            lines.append(f"Runtime deadlock: {label} is blocked sending into {target} (full)")
+        else:
+            lines.append(f"Runtime deadlock: {label} waits for input on '{target}'")
+    return lines
+
+
+__all__ = ["Coordinator", "CascataError"]

@@ -1,0 +1,108 @@
+"""Component groups (``Worker * 4``): data parallelism by replicating one component.
+
+A group attached to a graph as ``g.ws`` adds members ``ws_0 … ws_{n-1}``; ``g.ws.port`` is a
+handle that wires or initialises the same port of every member.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import GraphError
+from .port import BatchBuilder, InPort, OutPort, connect
+
+
+class ComponentGroup:
+    """``count`` instances of one component class, wired as one."""
+
+    def __init__(self, comp_cls: type, count: int) -> None:
+        self.comp_cls = comp_cls
+        self.count = count
+        self.name: str | None = None
+        self.graph: Any = None
+        self.members: list[Any] = []
+
+    def _attach(self, graph: Any, alias: str) -> ComponentGroup:
+        self.name = alias
+        self.graph = graph
+        for i in range(self.count):
+            member = graph.node(f"{alias}_{i}", self.comp_cls(f"{alias}_{i}"))
+            member.group_name = alias
+            self.members.append(member)
+        graph.group_handles[alias] = self
+        return self
+
+    def __getattr__(self, name: str) -> GroupPort:
+        if name.startswith("_") or not self.__dict__.get("members"):
+            raise AttributeError(name)
+        if name not in self.members[0]._ports:
+            raise AttributeError(f"group '{self.name}' has no port '{name}'")
+        return GroupPort(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, GroupPort) and value.group is self:
+            return  # ``g.ws.out >>= x`` assigns the handle back
+        object.__setattr__(self, name, value)
+
+    def initialize(self, port: str, value: Any) -> None:
+        """Set the initial value of ``port`` on every member."""
+        for member in self.members:
+            getattr(member, port) < value
+
+    def clk(self, *ports: GroupPort) -> None:
+        for member in self.members:
+            member.clk(*(getattr(member, p.name) for p in ports))
+
+    def sync(self, *ports: GroupPort) -> None:
+        for member in self.members:
+            member.sync(*(getattr(member, p.name) for p in ports))
+
+    def __repr__(self) -> str:
+        return f"<ComponentGroup {self.name} {self.comp_cls.__name__} x{self.count}>"
+
+
+class GroupPort:
+    """The same port on every member of a group."""
+
+    def __init__(self, group: ComponentGroup, name: str) -> None:
+        self.group = group
+        self.name = name
+
+    @property
+    def graph(self) -> Any:
+        return self.group.graph
+
+    def _resolve_ports(self) -> list[Any]:
+        return [getattr(m, self.name) for m in self.group.members]
+
+    def __lt__(self, value: Any) -> bool:
+        self.group.initialize(self.name, value)
+        return True
+
+    def __rshift__(self, other: Any) -> Any:
+        if isinstance(other, int) and not isinstance(other, bool):
+            return BatchBuilder(self, other)
+        connect(self, other, batch_size=None)
+        return self
+
+    def __irshift__(self, other: Any) -> GroupPort:
+        connect(self, other, batch_size=0)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<group port {self.group.name}.{self.name}>"
+
+
+def resolve_ports(handle: Any, kind: type, role: str) -> list[Any]:
+    """The concrete ports behind a port, group port or export handle, checked to be ``kind``."""
+    if isinstance(handle, InPort | OutPort):
+        ports = [handle]
+    elif hasattr(handle, "_resolve_ports"):
+        ports = handle._resolve_ports()
+    else:
+        raise GraphError(f"cannot wire {handle!r}: the {role} must be a port")
+    want = "an output port" if kind is OutPort else "an input port"
+    for p in ports:
+        if not isinstance(p, kind):
+            raise GraphError(f"the {role} of '>>' must be {want}, got {p!r}")
+    return ports

@@ -1,0 +1,187 @@
+"""The one exception tree of cascata.
+
+Every error takes fields and builds its own message (what failed, what was found, what to do), and
+survives pickling, because errors cross process boundaries::
+
+    CascataError
+    ├── GraphError                 bad wiring, found at graph time
+    │   ├── DeadlockError          static or run-time deadlock, lists every issue
+    │   └── PortTypeError          (also a TypeError) an output type the input does not accept
+    ├── ComponentError             user code raised; names component, worker/host, traceback
+    ├── WorkerLostError            a worker process died or froze
+    ├── HostLostError              a remote host or daemon stopped answering
+    ├── ProtocolError              a malformed frame, or items lost on a connection
+    ├── SerializationError         an item that cannot be serialized or is too large
+    │   └── ItemTooLargeError
+    └── AuthenticationError        a peer failed CurveZMQ authentication
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CascataError(Exception):
+    """Base of every error cascata raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the keyword fields, so subclasses with custom __init__ unpickle correctly.
+        return (_rebuild, (type(self), self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {"message": str(self)}
+
+
+def _rebuild(cls: type[CascataError], fields: dict[str, Any]) -> CascataError:
+    return cls(**fields)
+
+
+class GraphError(CascataError):
+    """The graph is wired wrongly; found before any process starts."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class DeadlockError(GraphError):
+    """The graph cannot make progress; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[str] | str, message: str | None = None) -> None:
+        self.issues = [issues] if isinstance(issues, str) else list(issues)
+        text = message or "Deadlock detected:\n  " + "\n  ".join(self.issues)
+        super().__init__(text)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"issues": self.issues, "message": str(self)}
+
+
+class PortTypeError(GraphError, TypeError):
+    """An output port's type is not accepted by the input port it is wired to."""
+
+
+class ComponentError(CascataError):
+    """A component's own code raised an exception while the graph ran."""
+
+    def __init__(
+        self,
+        component: str,
+        worker: str,
+        exc_type: str,
+        exc_message: str,
+        traceback: str,
+        message: str | None = None,
+    ) -> None:
+        self.component = component
+        self.worker = worker
+        self.exc_type = exc_type
+        self.exc_message = exc_message
+        self.traceback = traceback
+        text = message or (
+            f"component {component} raised {exc_type}: {exc_message} (in {worker})\n"
+            f"--- original traceback ---\n{traceback.rstrip()}"
+        )
+        super().__init__(text)
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "worker": self.worker,
+            "exc_type": self.exc_type,
+            "exc_message": self.exc_message,
+            "traceback": self.traceback,
+            "message": str(self),
+        }
+
+
+class WorkerLostError(CascataError):
+    """A worker process exited or stopped answering before the run finished."""
+
+    def __init__(
+        self,
+        worker: str,
+        pid: int | None,
+        cause: str,
+        components: list[str] | tuple[str, ...] = (),
+        message: str | None = None,
+    ) -> None:
+        self.worker = worker
+        self.pid = pid
+        self.cause = cause
+        self.components = list(components)
+        hosted = ", ".join(self.components) or "no components"
+        text = message or (
+            f"worker {worker} was lost: {cause}; it hosted {hosted}. "
+            "The run was stopped; check the system log for the OOM killer or a crash in native code."
+        )
+        super().__init__(text)
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "pid": self.pid,
+            "cause": self.cause,
+            "components": self.components,
+            "message": str(self),
+        }
+
+
+class HostLostError(CascataError):
+    """A remote host or its daemon stopped answering."""
+
+    def __init__(self, address: str, cause: str, message: str | None = None) -> None:
+        self.address = address
+        self.cause = cause
+        super().__init__(message or f"host {address} was lost: {cause}")
+
+    def _fields(self) -> dict[str, Any]:
+        return {"address": self.address, "cause": self.cause, "message": str(self)}
+
+
+class ProtocolError(CascataError):
+    """A frame did not follow the wire format, or items went missing on a connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class SerializationError(CascataError):
+    """An item could not be serialized to cross a process boundary."""
+
+    def __init__(
+        self,
+        component: str,
+        port: str,
+        item_type: str,
+        reason: str,
+        message: str | None = None,
+    ) -> None:
+        self.component = component
+        self.port = port
+        self.item_type = item_type
+        self.reason = reason
+        text = message or (
+            f"component {component} sent an item of type {item_type} on port '{port}' that "
+            f"cannot be serialized: {reason}. Send picklable data (plain values, arrays, "
+            "module-level classes), or place sender and receiver in the same worker."
+        )
+        super().__init__(text)
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "port": self.port,
+            "item_type": self.item_type,
+            "reason": self.reason,
+            "message": str(self),
+        }
+
+
+class ItemTooLargeError(SerializationError):
+    """A serialized item exceeds the configured size limit."""
+
+
+class AuthenticationError(CascataError):
+    """A peer could not be authenticated (wrong or missing cluster key)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

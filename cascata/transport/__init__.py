@@ -1,0 +1,1 @@
+"""Transport: wire format, item codec, data links, control messages, endpoints."""

@@ -1,0 +1,1 @@
+"""Execution: firing rules, run-time ports, component tasks, worker processes."""

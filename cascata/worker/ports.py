@@ -1,0 +1,347 @@
+"""Run-time ports: input channels with bounded buffers, output ports, persistent values.
+
+Guarantees: items from one publisher arrive in send order; an input buffer holds at most
+``capacity`` items from publishers in this worker, plus at most each remote publisher's credit
+window (``capacity`` split between publishers, at least 1), so memory stays bounded whatever the
+speed difference; a port ends after every publisher's end of stream, once its buffer is drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .._plan import EdgePlan, InPortPlan
+from ..transport.codec import dumps
+
+
+class _End:
+    """Returned by reads of an exhausted port."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = _End()
+
+RUN = "running"
+WAIT_IN = "waiting for input"
+WAIT_OUT = "blocked sending"
+DONE = "done"
+
+
+class Tracker:
+    """Per-worker counters read by quiescence detection: cheap integer bumps on state changes."""
+
+    __slots__ = ("events", "msgs_sent", "msgs_received")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.msgs_sent = 0
+        self.msgs_received = 0
+
+
+class Activity:
+    """What one component is doing now: running, waiting for input on a channel, or blocked."""
+
+    __slots__ = ("label", "state", "on", "tracker")
+
+    def __init__(self, label: str, tracker: Tracker) -> None:
+        self.label = label
+        self.state = RUN
+        self.on: Any = None
+        self.tracker = tracker
+
+    def set(self, state: str, on: Any = None) -> None:
+        self.state = state
+        self.on = on
+        self.tracker.events += 1
+
+    def idle(self) -> bool:
+        """True when nothing can wake this component without another component acting."""
+        if self.state == DONE:
+            return True
+        if self.state == WAIT_IN:
+            return not self.on.readable()
+        if self.state == WAIT_OUT:
+            return self.on.room() <= 0
+        return False
+
+
+class InputChannel:
+    """The receiving side of one input port: a bounded buffer fed by local and remote publishers."""
+
+    def __init__(self, plan: InPortPlan, label: str, tracker: Tracker) -> None:
+        self.full_name = label
+        self.capacity = plan.capacity
+        self.batch_size = plan.batch_size
+        self._buffer: deque[tuple[int, Any]] = deque()
+        self._open = set(plan.publishers)
+        self._forced = False
+        self._draining = False
+        self._seed: list[Any] = [plan.initial] if plan.has_initial and plan.publishers else []
+        self._waiter: asyncio.Future[None] | None = None
+        self._room_waiters: deque[asyncio.Future[None]] = deque()
+        self._credit: dict[int, list[Any]] = {}  # edge -> [send_credit, pending, threshold]
+        self._tracker = tracker
+        self.received = 0
+        self.discarded = 0
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self._forced or not self._open
+
+    def readable(self) -> bool:
+        """A read would return now (an item, a seed, or the end)."""
+        return bool(self._buffer) or bool(self._seed) or self.ended
+
+    def room(self) -> int:
+        return self.capacity - len(self._buffer) if not self._draining else self.capacity
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "buffered": len(self._buffer),
+            "capacity": self.capacity,
+            "publishers_open": len(self._open),
+            "received": self.received,
+            "discarded": self.discarded,
+        }
+
+    # -- publisher side -------------------------------------------------------------------------
+
+    def add_remote_publisher(self, edge: EdgePlan, send_credit: Callable[[int, int], None]) -> None:
+        self._credit[edge.edge_id] = [send_credit, 0, max(1, edge.window // 2)]
+
+    async def put(self, edge: int, item: Any, activity: Activity) -> None:
+        """Append an item from a publisher in this worker, waiting while the buffer is full."""
+        while len(self._buffer) >= self.capacity and not self._draining and not self._forced:
+            fut = asyncio.get_running_loop().create_future()
+            self._room_waiters.append(fut)
+            activity.set(WAIT_OUT, self)
+            try:
+                await fut
+            finally:
+                activity.set(RUN)
+        self._append(edge, item)
+
+    def deliver(self, edge: int, items: list[Any]) -> None:
+        """Append items that arrived from a remote publisher (bounded by its credit)."""
+        for item in items:
+            self._append(edge, item)
+
+    def _append(self, edge: int, item: Any) -> None:
+        self.received += 1
+        if self._draining:
+            self.discarded += 1
+            self._taken(edge)
+            return
+        self._buffer.append((edge, item))
+        self._wake()
+
+    def publisher_done(self, edge: int) -> None:
+        self._open.discard(edge)
+        self._tracker.events += 1
+        self._wake()
+
+    def force_end(self) -> None:
+        """End this port now: the graph is quiescent, nothing more can arrive."""
+        self._forced = True
+        self._wake()
+        self._wake_room()
+
+    def drain(self) -> None:
+        """The consumer has finished: discard what is buffered and anything that still arrives,
+        returning credit so publishers never block on a port nobody reads."""
+        self._draining = True
+        while self._buffer:
+            edge, _ = self._buffer.popleft()
+            self.discarded += 1
+            self._taken(edge)
+        self._flush_credit()
+        self._wake()
+        self._wake_room()
+
+    # -- consumer side --------------------------------------------------------------------------
+
+    async def get(self, activity: Activity) -> Any:
+        """The next item, or END once every publisher has finished and the buffer is empty."""
+        while True:
+            if self._seed:
+                return self._seed.pop()
+            if self._buffer:
+                edge, item = self._buffer.popleft()
+                self._taken(edge)
+                return item
+            if self.ended or self._draining:
+                return END
+            fut = asyncio.get_running_loop().create_future()
+            self._waiter = fut
+            activity.set(WAIT_IN, self)
+            try:
+                await fut
+            finally:
+                self._waiter = None
+                activity.set(RUN)
+
+    def _taken(self, edge: int) -> None:
+        self._wake_room()
+        entry = self._credit.get(edge)
+        if entry is None:
+            return
+        entry[1] += 1
+        if entry[1] >= entry[2] or not self._buffer:
+            entry[0](edge, entry[1])
+            entry[1] = 0
+
+    def _flush_credit(self) -> None:
+        for edge, entry in self._credit.items():
+            if entry[1]:
+                entry[0](edge, entry[1])
+                entry[1] = 0
+
+    def _wake(self) -> None:
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _wake_room(self) -> None:
+        while self._room_waiters:
+            fut = self._room_waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+
+class LocalEdge:
+    """An edge to a channel in this worker: items are handed over in memory, not serialized."""
+
+    __slots__ = ("edge_id", "target", "sent")
+
+    def __init__(self, edge_id: int, target: InputChannel) -> None:
+        self.edge_id = edge_id
+        self.target = target
+        self.sent = 0
+
+    def room(self) -> int:
+        return self.target.room()
+
+    async def send(self, item: Any, activity: Activity) -> None:
+        await self.target.put(self.edge_id, item, activity)
+        self.sent += 1
+
+    def close(self) -> None:
+        self.target.publisher_done(self.edge_id)
+
+
+class OutputPort:
+    """What a runner's outport parameter is: ``await port.send(item)``.
+
+    Every route receives every item (fan-out); a route of several edges (into a component group)
+    gives each item to the member with the most free room.
+    """
+
+    def __init__(self, name: str, routes: list[list[Any]], activity: Activity) -> None:
+        self.name = name
+        self._routes = routes
+        self._activity = activity
+        self._turn = 0
+        self.sent = 0
+
+    def __repr__(self) -> str:
+        return f"<OutputPort {self._activity.label}.{self.name}>"
+
+    async def send(self, item: Any) -> None:
+        """Send ``item`` downstream, waiting while the receivers' buffers are full."""
+        for route in self._routes:
+            writer = route[0] if len(route) == 1 else self._least_loaded(route)
+            await writer.send(item, self._activity)
+        self.sent += 1
+
+    def _least_loaded(self, route: list[Any]) -> Any:
+        n = len(route)
+        self._turn = (self._turn + 1) % n
+        best = route[self._turn]
+        best_room = best.room()
+        for i in range(1, n):
+            writer = route[(self._turn + i) % n]
+            room = writer.room()
+            if room > best_room:
+                best, best_room = writer, room
+        return best
+
+    def close(self) -> None:
+        """Tell every receiver this publisher is done (end of stream)."""
+        for route in self._routes:
+            for writer in route:
+                writer.close()
+
+
+class PersistentValue:
+    """Per-instance state made lazily, by the factory, in the worker that runs the component."""
+
+    def __init__(self, factory: Callable[..., Any], args: tuple[Any, ...], kwargs: dict) -> None:
+        self._factory = factory
+        self._args = args
+        self._kwargs = kwargs
+        self._made = False
+        self.value: Any = None
+
+    def get(self) -> Any:
+        if not self._made:
+            self.value = self._factory(*self._args, **self._kwargs)
+            self._made = True
+        return self.value
+
+    def set(self, value: Any) -> None:
+        self.value = value
+        self._made = True
+
+    def __repr__(self) -> str:
+        return f"<PersistentValue {self.value!r}>" if self._made else "<PersistentValue (unset)>"
+
+
+class RemoteEdge:
+    """An edge to a channel in another worker: items are serialized and batched on a link, and
+    the publisher may run at most ``window`` items ahead of what the consumer has taken."""
+
+    __slots__ = ("edge_id", "link", "credit", "seq", "_waiter", "_where", "_max_bytes")
+
+    def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
+        self.edge_id = edge.edge_id
+        self.link = link
+        self.credit = edge.window
+        self.seq = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._where = (edge.src_component, edge.src_port)
+        self._max_bytes = max_bytes
+
+    def room(self) -> int:
+        return self.credit
+
+    async def send(self, item: Any, activity: Activity) -> None:
+        while self.credit <= 0:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiter = fut
+            activity.set(WAIT_OUT, self)
+            try:
+                await fut
+            finally:
+                self._waiter = None
+                activity.set(RUN)
+        body, buffers = dumps(item, self._max_bytes, *self._where)
+        self.credit -= 1
+        self.link.add_item(self.edge_id, self.seq, body, buffers)
+        self.seq += 1
+
+    def add_credit(self, n: int) -> None:
+        self.credit += n
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def close(self) -> None:
+        self.link.add_eos(self.edge_id, self.seq)

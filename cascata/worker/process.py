@@ -1,0 +1,284 @@
+"""A worker process: one asyncio loop (zmq.asyncio) running its components as tasks.
+
+Lifecycle: bind the data PULL socket, report READY, wait for GO (which carries the peers'
+endpoints), connect, run the components, report DONE, then keep every socket open until FINISH
+(so no consumer can lose the tail of a stream), and exit. ABORT at any point stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import threading
+import time
+import traceback
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from .._plan import ComponentPlan, Plan
+from ..errors import CascataError, ComponentError, ProtocolError
+from ..log import use_forwarding
+from ..transport import control
+from ..transport.channel import Dispatcher, Link
+from .ports import Activity, InputChannel, LocalEdge, OutputPort, RemoteEdge, Tracker
+from .runner import ComponentRuntime
+
+# Seconds between heartbeats to the coordinator (sent from a thread, so a component that blocks
+# the event loop with long computation is not mistaken for a frozen worker).
+HEARTBEAT_INTERVAL = 0.25
+# Milliseconds between reconnect attempts: the coordinator binds just after forking us.
+RECONNECT_IVL_MS = 10
+
+
+class Worker:
+    def __init__(self, plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str) -> None:
+        self.plan = plan
+        self.index = index
+        self.name = f"worker-{index} (pid {os.getpid()}, localhost)"
+        self.ctl_endpoint = ctl_endpoint
+        self.data_endpoint = data_endpoint
+        self.tracker = Tracker()
+        self.links: dict[int, Link] = {}
+        self.runtimes: list[ComponentRuntime] = []
+        self.channels: list[InputChannel] = []
+        self._failed = False
+        self._finish: asyncio.Future[str] | None = None
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _open_sockets(self, ctx: zmq.Context) -> None:
+        self.actx = zmq.asyncio.Context.shadow(ctx.underlying)
+        self.ctl = self.actx.socket(zmq.DEALER)
+        self.ctl.setsockopt(zmq.IDENTITY, f"w{self.index}".encode())
+        self.ctl.setsockopt(zmq.LINGER, 1000)
+        self.ctl.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        self.ctl.connect(self.ctl_endpoint)
+        self.pull = self.actx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, 0)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.pull.bind(self.data_endpoint)
+        peers = {e.dst_worker for e in self.plan.edges if e.src_worker == self.index}
+        peers |= {e.src_worker for e in self.plan.edges if e.dst_worker == self.index}
+        peers.discard(self.index)
+        self._push: dict[int, zmq.Socket] = {}
+        settings = self.plan.settings
+        for peer in sorted(peers):
+            sock = ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDHWM, 0)  # flow control is by credit; HWM would only reorder
+            sock.setsockopt(zmq.LINGER, 0)
+            self._push[peer] = sock
+            self.links[peer] = Link(sock, self.tracker, settings.batch_items, settings.batch_bytes)
+
+    def _build(self) -> Dispatcher:
+        plan = self.plan
+        mine = plan.for_worker(self.index)
+        channels: dict[tuple[str, str], InputChannel] = {}
+        activities: dict[str, Activity] = {}
+        for comp in mine:
+            activities[comp.name] = Activity(comp.label, self.tracker)
+            for port in comp.inports:
+                ch = InputChannel(port, f"{comp.name}.{port.name}", self.tracker)
+                channels[(comp.name, port.name)] = ch
+                self.channels.append(ch)
+        inbound: dict[int, tuple[InputChannel, str]] = {}
+        writers: dict[int, Any] = {}
+        outbound: dict[int, RemoteEdge] = {}
+        for edge in plan.edges:
+            if edge.dst_worker == self.index:
+                ch = channels[(edge.dst_component, edge.dst_port)]
+                if edge.src_worker != self.index:
+                    ch.add_remote_publisher(edge, self.links[edge.src_worker].add_credit)
+                    inbound[edge.edge_id] = (ch, edge.label)
+            if edge.src_worker == self.index:
+                if edge.dst_worker == self.index:
+                    target = channels[(edge.dst_component, edge.dst_port)]
+                    writers[edge.edge_id] = LocalEdge(edge.edge_id, target)
+                else:
+                    link = self.links[edge.dst_worker]
+                    writer = RemoteEdge(edge, link, plan.settings.max_item_bytes)
+                    writers[edge.edge_id] = outbound[edge.edge_id] = writer
+        for comp in mine:
+            self.runtimes.append(self._runtime(comp, channels, writers, activities[comp.name]))
+        return Dispatcher(inbound, outbound, self.tracker)
+
+    def _runtime(
+        self,
+        comp: ComponentPlan,
+        channels: dict[tuple[str, str], InputChannel],
+        writers: dict[int, Any],
+        activity: Activity,
+    ) -> ComponentRuntime:
+        outputs = {
+            op.name: OutputPort(op.name, [[writers[e] for e in r] for r in op.routes], activity)
+            for op in comp.outports
+        }
+        mine = {p.name: channels[(comp.name, p.name)] for p in comp.inports if not p.constant}
+        return ComponentRuntime(comp, mine, outputs, activity)
+
+    # -- control --------------------------------------------------------------------------------
+
+    def send_ctl(self, kind: str, **fields: Any) -> None:
+        self.ctl_sync.send(control.encode(kind, **fields), flags=zmq.NOBLOCK)
+
+    def _forward_log(self, levelname: str, component: Any, message: str) -> None:
+        self.send_ctl(control.LOG, level=levelname, component=component, message=message)
+
+    def report_error(self, error: CascataError) -> None:
+        if self._failed:
+            return
+        self._failed = True
+        try:
+            payload = pickle.dumps(error)
+        except Exception:
+            payload = pickle.dumps(CascataError(str(error)))
+        self.send_ctl(control.ERROR, error=payload)
+
+    async def _control_loop(self) -> None:
+        while True:
+            kind, fields = control.decode(await self.ctl.recv())
+            if kind == control.PROBE:
+                self.send_ctl(control.SNAPSHOT, probe=fields["probe"], **self.snapshot())
+            elif kind == control.END_ALL:
+                for ch in self.channels:
+                    ch.force_end()
+            elif kind in (control.FINISH, control.ABORT):
+                if self._finish is not None and not self._finish.done():
+                    self._finish.set_result(kind)
+                return
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters for quiescence detection, and who waits on what, for deadlock reports."""
+        idle = all(rt.activity.idle() for rt in self.runtimes)
+        idle = idle and not any(link.pending() for link in self.links.values())
+        waits = []
+        for rt in self.runtimes:
+            act = rt.activity
+            if act.state in ("waiting for input", "blocked sending"):
+                target = getattr(act.on, "full_name", None) or getattr(act.on, "label", "?")
+                waits.append([act.label, act.state, target])
+        return {
+            "events": self.tracker.events,
+            "sent": self.tracker.msgs_sent,
+            "received": self.tracker.msgs_received,
+            "idle": idle,
+            "waits": waits,
+        }
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def _read_data(self, dispatcher: Dispatcher) -> None:
+        while True:
+            frames = await self.pull.recv_multipart(copy=False)
+            try:
+                dispatcher.handle([f.buffer for f in frames])
+            except CascataError as exc:
+                self.report_error(exc)
+                return
+
+    async def _run_component(self, rt: ComponentRuntime) -> None:
+        try:
+            await rt.run()
+        except asyncio.CancelledError:
+            raise
+        except CascataError as exc:
+            self.report_error(exc)
+        except Exception as exc:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.report_error(
+                ComponentError(rt.plan.label, self.name, type(exc).__name__, str(exc), tb)
+            )
+
+    async def run(self, ctx: zmq.Context) -> None:
+        self._open_sockets(ctx)
+        self.ctl_sync = zmq.Socket.shadow(self.ctl.underlying)
+        use_forwarding(self._forward_log)
+        loop = asyncio.get_running_loop()
+        self._finish = loop.create_future()
+        try:
+            dispatcher = self._build()
+        except Exception as exc:
+            self.report_error(ProtocolError(f"{self.name} could not build its plan: {exc}"))
+            await self._wait_stop()
+            return
+        self.send_ctl(control.READY, endpoint=self.data_endpoint, pid=os.getpid())
+        kind, fields = control.decode(await self.ctl.recv())
+        if kind != control.GO:
+            return
+        for peer, sock in self._push.items():
+            sock.connect(fields["peers"][str(peer)])
+        tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
+        comps = [loop.create_task(self._run_component(rt)) for rt in self.runtimes]
+        if comps:
+            await asyncio.wait(comps + [self._finish], return_when=asyncio.FIRST_COMPLETED)
+            if all(t.done() for t in comps) and not self._failed:
+                for link in self.links.values():
+                    link.flush()
+                self.send_ctl(control.DONE, stats=self._stats())
+        outcome = await self._finish
+        for t in comps + tasks:
+            t.cancel()
+        await asyncio.gather(*comps, *tasks, return_exceptions=True)
+        if outcome == control.FINISH:
+            for link in self.links.values():
+                link.flush()
+
+    async def _wait_stop(self) -> None:
+        while True:
+            kind, _ = control.decode(await self.ctl.recv())
+            if kind in (control.FINISH, control.ABORT):
+                return
+
+    def _stats(self) -> dict[str, Any]:
+        stats = {}
+        for rt in self.runtimes:
+            stats[rt.plan.name] = {
+                "firings": rt.firings,
+                "received": {n: ch.received for n, ch in rt.channels.items()},
+                "discarded": {n: ch.discarded for n, ch in rt.channels.items()},
+                "sent": {n: p.sent for n, p in rt.outputs.items()},
+            }
+        return stats
+
+    def close(self) -> None:
+        for sock in [self.ctl, self.pull, *self._push.values()]:
+            sock.close(linger=0)
+
+
+def _heartbeat(ctx: zmq.Context, endpoint: str, index: int, parent: int, stop: threading.Event) -> None:
+    """Tell the coordinator this process lives; exit if the process that started us is gone."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.IDENTITY, f"h{index}".encode())
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    sock.connect(endpoint)
+    try:
+        while not stop.wait(HEARTBEAT_INTERVAL):
+            if os.getppid() != parent:
+                os._exit(4)  # the caller died: nobody will collect our results
+            sock.send(control.encode(control.HEARTBEAT, worker=index), flags=zmq.NOBLOCK)
+    except zmq.ZMQError:
+        pass
+    finally:
+        sock.close(linger=0)
+
+
+def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, parent: int) -> None:
+    """Entry point of a worker process (in the forked child)."""
+    ctx = zmq.Context()
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat, args=(ctx, ctl_endpoint, index, parent, stop), daemon=True
+    )
+    beat.start()
+    worker = Worker(plan, index, ctl_endpoint, data_endpoint)
+    try:
+        asyncio.run(worker.run(ctx))
+    finally:
+        stop.set()
+        beat.join(timeout=2 * HEARTBEAT_INTERVAL + 1)
+        worker.close()
+        ctx.term()
+        time.sleep(0)
