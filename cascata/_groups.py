@@ -2,14 +2,24 @@
 
 A group attached to a graph as ``g.ws`` adds members ``ws_0 … ws_{n-1}``; ``g.ws.port`` is a
 handle that wires or initialises the same port of every member.
+
+How items flow (``Graph._connect`` records it, the runtime applies it):
+
+- single → group: each item goes to exactly one member, the one whose input has the most free
+  room (ties rotate), so a slow member gets fewer items instead of stalling the others;
+- group → single: the members' items merge (order kept per member);
+- group → group of the same size: member i feeds member i;
+- group(M) → group(N), M ≠ N: every source member distributes its items among the N targets,
+  which is a merge followed by a distribution.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import GraphError
-from .port import BatchBuilder, InPort, OutPort, connect
+from .port import BatchBuilder, InPort, OutPort, Persist, connect
 
 
 class ComponentGroup:
@@ -23,6 +33,11 @@ class ComponentGroup:
         self.members: list[Any] = []
 
     def _attach(self, graph: Any, alias: str) -> ComponentGroup:
+        if self.graph is not None:
+            raise GraphError(
+                f"group '{self.name}' already belongs to a graph; make a new one with "
+                f"{self.comp_cls.__name__} * {self.count}"
+            )
         self.name = alias
         self.graph = graph
         for i in range(self.count):
@@ -44,16 +59,35 @@ class ComponentGroup:
             return  # ``g.ws.out >>= x`` assigns the handle back
         object.__setattr__(self, name, value)
 
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.members)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.members[index]
+
     def initialize(self, port: str, value: Any) -> None:
-        """Set the initial value of ``port`` on every member."""
+        """Set the initial value of inport (or persist arguments of) ``port`` on every member."""
+        if not self.members:
+            raise GraphError(f"{self!r} has no members yet; add it to a graph (g.name = group)")
+        target = self.members[0]._ports.get(port)
+        if not isinstance(target, InPort | Persist):
+            raise GraphError(
+                f"group '{self.name}' has no inport or persist named {port!r} "
+                f"(ports: {', '.join(self.members[0]._ports)}); '<' sets inports and persists"
+            )
         for member in self.members:
-            getattr(member, port) < value
+            member._ports[port] < value
 
     def clk(self, *ports: GroupPort) -> None:
+        """``clk`` on every member."""
         for member in self.members:
             member.clk(*(getattr(member, p.name) for p in ports))
 
     def sync(self, *ports: GroupPort) -> None:
+        """``sync`` on every member."""
         for member in self.members:
             member.sync(*(getattr(member, p.name) for p in ports))
 
@@ -71,6 +105,10 @@ class GroupPort:
     @property
     def graph(self) -> Any:
         return self.group.graph
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.group.name}.{self.name}"
 
     def _resolve_ports(self) -> list[Any]:
         return [getattr(m, self.name) for m in self.group.members]

@@ -308,13 +308,14 @@ class RemoteEdge:
     """An edge to a channel in another worker: items are serialized and batched on a link, and
     the publisher may run at most ``window`` items ahead of what the consumer has taken."""
 
-    __slots__ = ("edge_id", "link", "credit", "seq", "_waiter", "_where", "_max_bytes")
+    __slots__ = ("edge_id", "link", "credit", "seq", "full_name", "_waiter", "_where", "_max_bytes")
 
     def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
         self.edge_id = edge.edge_id
         self.link = link
         self.credit = edge.window
         self.seq = 0
+        self.full_name = f"{edge.dst_component}.{edge.dst_port}"
         self._waiter: asyncio.Future[None] | None = None
         self._where = (edge.src_component, edge.src_port)
         self._max_bytes = max_bytes

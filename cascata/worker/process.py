@@ -212,8 +212,9 @@ class Worker:
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
         comps = [loop.create_task(self._run_component(rt)) for rt in self.runtimes]
         if comps:
-            await asyncio.wait(comps + [self._finish], return_when=asyncio.FIRST_COMPLETED)
-            if all(t.done() for t in comps) and not self._failed:
+            every = asyncio.gather(*comps)
+            await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
+            if every.done() and not self._failed:
                 for link in self.links.values():
                     link.flush()
                 self.send_ctl(control.DONE, stats=self._stats())
@@ -221,6 +222,8 @@ class Worker:
         for t in comps + tasks:
             t.cancel()
         await asyncio.gather(*comps, *tasks, return_exceptions=True)
+        if comps:
+            every.cancel()
         if outcome == control.FINISH:
             for link in self.links.values():
                 link.flush()

@@ -1,0 +1,167 @@
+"""Fail fast, never hang: every fault makes run() raise a clear error and stops every worker."""
+
+import os
+import pickle
+import signal
+
+import pytest
+
+from cascata import (
+    ComponentError,
+    Graph,
+    ItemTooLargeError,
+    SerializationError,
+    WorkerLostError,
+    component,
+    inport,
+    outport,
+)
+from cascata.errors import DeadlockError
+
+
+@component
+@inport("n")
+@outport("out")
+async def Count(n, out):
+    for i in range(n):
+        await out.send(i)
+
+
+@component
+@inport("x")
+@outport("out")
+async def Explode(x, out):
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    await out.send(x)
+
+
+@component
+@inport("x")
+async def Drop(x):
+    pass
+
+
+@component
+@inport("x")
+@inport("when", default=5)
+@inport("how", default="kill")
+async def Die(x, when, how):
+    if x == when:
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            os._exit(3)
+
+
+def _pipeline(n, middle):
+    g = Graph()
+    g.src = Count
+    g.mid = middle
+    g.sink = Drop
+    g.src.n < n
+    g.src.out >> g.mid.x
+    g.mid.out >> g.sink.x
+    return g
+
+
+def test_exception_in_component_raises_component_error_with_original_traceback():
+    g = _pipeline(10, Explode)
+    with pytest.raises(ComponentError, match=r"mid@Explode raised ValueError: bad item 3") as info:
+        g.run(2)
+    err = info.value
+    assert "worker-" in err.worker and "pid" in err.worker
+    assert 'raise ValueError(f"bad item {x}")' in err.traceback
+    assert "test_run_faults.py" in err.traceback
+
+
+@pytest.mark.parametrize(
+    ("how", "cause"), [("kill", r"killed by signal 9 \(SIGKILL\)"), ("exit", "exited with code 3")]
+)
+def test_worker_dying_mid_stream_raises_worker_lost_naming_pid_signal_and_components(how, cause):
+    g = Graph()
+    g.src = Count
+    g.die = Die
+    g.src.n < 1000
+    g.die.how < how
+    g.src.out >> g.die.x
+    with pytest.raises(WorkerLostError, match=cause) as info:
+        g.run(2)
+    err = info.value
+    assert err.pid and f"pid {err.pid}" in str(err)
+    assert "die@Die" in str(err)
+
+
+@component
+@inport("n")
+@outport("out")
+async def SendGenerator(n, out):
+    await out.send(i for i in range(n))
+
+
+def test_unserializable_item_raises_serialization_error_naming_component_port_and_type():
+    g = Graph()
+    g.src = SendGenerator
+    g.sink = Drop
+    g.src.n < 3
+    g.src.out >> g.sink.x
+    with pytest.raises(SerializationError, match=r"src sent an item of type generator on port 'out'"):
+        g.run(2)
+
+
+@component
+@inport("n")
+@outport("out")
+async def Blob(n, out):
+    await out.send(b"x" * n)
+
+
+def test_item_over_size_limit_raises_naming_limit():
+    g = Graph()
+    g.src = Blob
+    g.sink = Drop
+    g.src.n < 5000
+    g.src.out >> g.sink.x
+    with pytest.raises(ItemTooLargeError, match=r"5\d{3} bytes, over max_item_bytes=1000"):
+        g.run(2, max_item_bytes=1000)
+
+
+@component
+@inport("x")
+@outport("out")
+async def Hoard(x, out):
+    # receives all items as one list (batch), so it sends nothing until its input ends
+    for item in x:
+        await out.send(item)
+
+
+@component
+@inport("p")
+@inport("q")
+async def Pair(p, q):
+    pass
+
+
+def test_runtime_deadlock_is_reported_naming_who_waits_on_what():
+    g = Graph()
+    g.src = Count
+    g.hoard = Hoard
+    g.pair = Pair
+    g.src.n < 100
+    g.src.out >> g.pair.p
+    g.src.out >>= g.hoard.x
+    g.hoard.out >> g.pair.q
+    with pytest.raises(DeadlockError, match=r"src@Count is blocked sending into pair\.p") as info:
+        g.run(2)
+    assert any("pair@Pair waits for input on 'pair.q'" in i for i in info.value.issues)
+
+
+def test_errors_survive_pickling():
+    errors = [
+        ComponentError("a@A", "worker-0", "ValueError", "boom", "tb"),
+        WorkerLostError("worker-1", 42, "killed by signal 9", ["a@A"]),
+        DeadlockError(["x", "y"]),
+    ]
+    for err in errors:
+        again = pickle.loads(pickle.dumps(err))
+        assert type(again) is type(err) and str(again) == str(err)

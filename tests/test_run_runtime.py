@@ -1,0 +1,236 @@
+"""Runtime guarantees: bounded capacity, large items, ordering, clean stops."""
+
+import hashlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from cascata import Graph, WorkerLostError, component, inport, outport, persist
+from tests.helpers import poll_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@component
+@inport("n")
+@outport("out")
+@persist("counter", lambda v: v)
+async def CountingSource(n, out, counter):
+    for i in range(n):
+        await out.send(i)
+        with counter.get().get_lock():
+            counter.get().value += 1
+
+
+@component
+@inport("x", capacity=5)
+@persist("gate", lambda path: path)
+@persist("total", lambda v: v)
+async def StalledSink(x, gate, total):
+    while not os.path.exists(gate.get()):
+        await __import__("asyncio").sleep(0.01)
+    total.get().value += x
+
+
+def _stable(value, settle=0.3, timeout=10.0):
+    """Wait until a shared counter stops changing for ``settle`` seconds; return it."""
+    deadline = time.monotonic() + timeout
+    last, since = value.value, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        now = value.value
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= settle and now > 0:
+            return now
+    raise AssertionError("counter never settled")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_producer_runs_at_most_capacity_plus_one_ahead_of_a_stalled_consumer(tmp_path, workers):
+    sent = multiprocessing.Value("i", 0)
+    total = multiprocessing.Value("q", 0)
+    gate = str(tmp_path / "open")
+    g = Graph()
+    g.src = CountingSource
+    g.sink = StalledSink
+    g.src.n < 200
+    g.src.counter < sent
+    g.sink.gate < gate
+    g.sink.total < total
+    g.src.out >> g.sink.x
+    g.start(workers)
+    try:
+        ahead = _stable(sent)
+        # 5 buffered + 1 in the consumer's hands (+1 for a send that completed into freed room)
+        assert ahead <= 5 + 2, f"producer ran {ahead} items ahead of a consumer with capacity 5"
+    finally:
+        open(gate, "w").close()
+        g.join()
+    assert sent.value == 200 and total.value == sum(range(200))
+
+
+@component
+@inport("n")
+@inport("size")
+@outport("out")
+async def BigItems(n, size, out):
+    for i in range(n):
+        arr = np.full(size // 8, i, dtype=np.float64)
+        await out.send((i, hashlib.sha256(arr.tobytes()).hexdigest(), arr))
+
+
+@component
+@inport("item", capacity=2)
+@persist("sink", lambda lst: lst)
+async def CheckBig(item, sink):
+    i, digest, arr = item
+    sink.get().append((i, digest == hashlib.sha256(arr.tobytes()).hexdigest(), arr.nbytes))
+
+
+def test_100_mb_items_arrive_intact_across_processes():
+    with multiprocessing.Manager() as m:
+        results = m.list()
+        g = Graph()
+        g.src = BigItems
+        g.sink = CheckBig
+        g.src.n < 3
+        g.src.size < 100 * 1024 * 1024
+        g.sink.sink < results
+        g.src.out >> g.sink.item
+        g.run(2)
+        assert list(results) == [(i, True, 100 * 1024 * 1024) for i in range(3)]
+
+
+@component
+@inport("x")
+@outport("out")
+async def Stop(x, out):
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    await out.send(x)
+
+
+@component
+@inport("x")
+async def Sink(x):
+    pass
+
+
+@component
+@inport("n")
+@outport("out")
+async def Src(n, out):
+    for i in range(n):
+        await out.send(i)
+
+
+@pytest.mark.timeout(30)
+def test_frozen_worker_raises_worker_lost_within_seconds():
+    g = Graph()
+    g.src = Src
+    g.stop = Stop
+    g.sink = Sink
+    g.src.n < 100
+    g.src.out >> g.stop.x
+    g.stop.out >> g.sink.x
+    t0 = time.monotonic()
+    with pytest.raises(WorkerLostError, match=r"stopped answering .* stop@Stop"):
+        g.run(3)
+    assert time.monotonic() - t0 < 15
+
+
+SCRIPT_SLOW = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from cascata import *
+
+    @component
+    @inport('n')
+    @outport('out')
+    async def Tick(n, out):
+        for i in range(n):
+            await out.send(i)
+            await asyncio.sleep(0.01)
+
+    @component
+    @inport('x')
+    async def Show(x):
+        if x == 0:
+            print('PID', os.getpid(), flush=True)
+
+    g = Graph()
+    g.tick = Tick
+    g.show = Show
+    tick.n < 100000
+    tick.out >> show.x
+    g.run(2)
+    """
+)
+
+
+def _start_script(tmp_path, text):
+    path = tmp_path / "script.py"
+    path.write_text(text)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen(
+        [sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, cwd=str(tmp_path),
+    )
+
+
+def _gone(pids):
+    def check():
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    return False
+            except psutil.NoSuchProcess:
+                pass
+        return True
+
+    return check
+
+
+@pytest.mark.timeout(30)
+def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path):
+    with _start_script(tmp_path, SCRIPT_SLOW) as proc:
+        line = proc.stdout.readline()
+        assert line.startswith("PID"), line + proc.stderr.read()
+        workers = [c.pid for c in psutil.Process(proc.pid).children()]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode != 0
+        assert "KeyboardInterrupt" in err
+        poll_for(_gone(workers), timeout=5)
+
+
+@pytest.mark.timeout(30)
+def test_workers_exit_by_themselves_when_the_caller_dies(tmp_path):
+    with _start_script(tmp_path, SCRIPT_SLOW) as proc:
+        line = proc.stdout.readline()
+        assert line.startswith("PID"), line + proc.stderr.read()
+        workers = [c.pid for c in psutil.Process(proc.pid).children()]
+        assert workers
+        proc.kill()
+        proc.wait()
+        poll_for(_gone(workers), timeout=5)
+
+
+def test_quick_start_runs_as_a_plain_script_without_main_guard():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "quickstart.py")],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(i) for i in range(5, 15)]
