@@ -15,6 +15,7 @@ How items flow (``Graph._connect`` records it, the runtime applies it):
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,7 +80,7 @@ class ComponentGroup:
                 f"(ports: {', '.join(self.members[0]._ports)}); '<' sets inports and persists"
             )
         for member in self.members:
-            member._ports[port] < value
+            operator.lt(member._ports[port], value)  # the same '<' a single component gets
 
     def clk(self, *ports: GroupPort) -> None:
         """``clk`` on every member."""

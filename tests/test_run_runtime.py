@@ -30,12 +30,16 @@ async def CountingSource(n, out, counter):
             counter.get().value += 1
 
 
+def _is_open(path):
+    return os.path.exists(path)
+
+
 @component
 @inport("x", capacity=5)
 @persist("gate", lambda path: path)
 @persist("total", lambda v: v)
 async def StalledSink(x, gate, total):
-    while not os.path.exists(gate.get()):
+    while not _is_open(gate.get()):
         await __import__("asyncio").sleep(0.01)
     total.get().value += x
 
