@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from typing import Any
 
 from ._placement import assign
-from ._plan import ComponentPlan, EdgePlan, InPortPlan, OutPortPlan, Plan, Settings
+from ._plan import ComponentPlan, EdgePlan, FiringGroup, InPortPlan, OutPortPlan, Plan, Settings
 from .errors import GraphError
 from .port import NOT_SET
 from .transport.codec import DEFAULT_MAX_ITEM_BYTES
@@ -69,10 +70,32 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
         for edge_id, src, dst in raw_edges
     )
     plans = tuple(_component(c, placement[c.name], port_ids, publishers, routes) for c in comps)
+    edges = _mark_inline(edges, plans)
     by_worker: dict[int, tuple[str, ...]] = {}
     for c in plans:
         by_worker[c.worker] = (*by_worker.get(c.worker, ()), c.label)
     return Plan(uuid.uuid4().hex, plans, edges, workers, settings, by_worker)
+
+
+def _mark_inline(edges: tuple[EdgePlan, ...], comps: tuple[ComponentPlan, ...]) -> tuple[EdgePlan, ...]:
+    """Flag edges whose consumer can run inside the publisher's send (see EdgePlan.inline)."""
+    by_name = {c.name: c for c in comps}
+    distributing = {e for c in comps for op in c.outports for r in op.routes if len(r) > 1 for e in r}
+    out = []
+    for e in edges:
+        dst = by_name[e.dst_component]
+        port = next(p for p in dst.inports if p.name == e.dst_port)
+        inline = (
+            e.src_worker == e.dst_worker
+            and e.src_component != e.dst_component
+            and e.edge_id not in distributing
+            and dst.groups == (FiringGroup((e.dst_port,), True),)
+            and port.publishers == (e.edge_id,)
+            and port.batch_size is None
+            and not port.has_initial
+        )
+        out.append(dataclasses.replace(e, inline=True) if inline else e)
+    return tuple(out)
 
 
 def _component(

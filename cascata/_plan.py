@@ -47,6 +47,9 @@ class EdgePlan:
     src_worker: int
     dst_worker: int
     window: int
+    # Same worker, and the consumer fires on this port alone with no other publisher: the
+    # publisher's send runs the consumer's runner directly (no buffer, no task switch).
+    inline: bool = False
 
     @property
     def label(self) -> str:

@@ -147,7 +147,7 @@ def test_runtime_deadlock_is_reported_naming_who_waits_on_what():
     g.src = Count
     g.hoard = Hoard
     g.pair = Pair
-    g.src.n < 100
+    g.src.n < 2000  # more than capacity plus the small-item slack of a remote link
     g.src.out >> g.pair.p
     g.src.out >>= g.hoard.x
     g.hoard.out >> g.pair.q
@@ -165,3 +165,24 @@ def test_errors_survive_pickling():
     for err in errors:
         again = pickle.loads(pickle.dumps(err))
         assert type(again) is type(err) and str(again) == str(err)
+
+
+@component
+@inport("n")
+@outport("out")
+async def Swallow(n, out):
+    for i in range(n):
+        try:
+            await out.send(i)
+        except Exception:  # a user catching everything around send must not hide a failure
+            pass
+
+
+def test_failure_of_an_inline_consumer_is_attributed_to_it_and_not_swallowed():
+    g = Graph()
+    g.src = Swallow
+    g.mid = Explode
+    g.src.n < 10
+    g.src.out >> g.mid.x
+    with pytest.raises(ComponentError, match=r"mid@Explode raised ValueError: bad item 3"):
+        g.run(1)

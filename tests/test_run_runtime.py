@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from cascata import Graph, WorkerLostError, component, inport, outport, persist
+from cascata.worker.ports import SMALL_ITEM_SLACK
 from tests.helpers import poll_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,11 +22,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @component
 @inport("n")
+@inport("boxed", default=False)
 @outport("out")
 @persist("counter", lambda v: v)
-async def CountingSource(n, out, counter):
+async def CountingSource(n, boxed, out, counter):
     for i in range(n):
-        await out.send(i)
+        await out.send([i] if boxed else i)
         with counter.get().get_lock():
             counter.get().value += 1
 
@@ -41,7 +43,7 @@ def _is_open(path):
 async def StalledSink(x, gate, total):
     while not _is_open(gate.get()):
         await __import__("asyncio").sleep(0.01)
-    total.get().value += x
+    total.get().value += x[0] if isinstance(x, list) else x
 
 
 def _stable(value, settle=0.3, timeout=10.0):
@@ -53,20 +55,31 @@ def _stable(value, settle=0.3, timeout=10.0):
         now = value.value
         if now != last:
             last, since = now, time.monotonic()
-        elif time.monotonic() - since >= settle and now > 0:
+        elif time.monotonic() - since >= settle:
             return now
     raise AssertionError("counter never settled")
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_producer_runs_at_most_capacity_plus_one_ahead_of_a_stalled_consumer(tmp_path, workers):
+@pytest.mark.parametrize(
+    ("workers", "boxed", "least", "bound"),
+    [
+        (1, False, 0, 5 + 2),  # same worker: handed over inline, nothing buffered
+        (2, True, 5, 5 + 2),  # other worker, non-plain items: exactly the capacity
+        (2, False, 5 + SMALL_ITEM_SLACK, 5 + SMALL_ITEM_SLACK + 2),  # plain values: the slack
+    ],
+)
+def test_producer_runs_at_most_capacity_ahead_of_a_stalled_consumer(
+    tmp_path, workers, boxed, least, bound
+):
+    n = 1000
     sent = multiprocessing.Value("i", 0)
     total = multiprocessing.Value("q", 0)
     gate = str(tmp_path / "open")
     g = Graph()
     g.src = CountingSource
     g.sink = StalledSink
-    g.src.n < 200
+    g.src.n < n
+    g.src.boxed < boxed
     g.src.counter < sent
     g.sink.gate < gate
     g.sink.total < total
@@ -74,12 +87,13 @@ def test_producer_runs_at_most_capacity_plus_one_ahead_of_a_stalled_consumer(tmp
     g.start(workers)
     try:
         ahead = _stable(sent)
-        # 5 buffered + 1 in the consumer's hands (+1 for a send that completed into freed room)
-        assert ahead <= 5 + 2, f"producer ran {ahead} items ahead of a consumer with capacity 5"
+        # buffered + 1 in the consumer's hands + 1 send that completed into freed room
+        assert ahead <= bound, f"producer ran {ahead} items ahead of a consumer with capacity 5"
+        assert ahead >= least  # and it did run ahead, up to the bound
     finally:
         open(gate, "w").close()
         g.join()
-    assert sent.value == 200 and total.value == sum(range(200))
+    assert sent.value == n and total.value == sum(range(n))
 
 
 @component

@@ -18,7 +18,10 @@ import zmq
 
 from ..errors import ProtocolError, SerializationError
 from . import frames as wire
-from .codec import loads
+from .codec import dumps_packed, loads, loads_packed
+
+# Loop turns a flush may wait for the loop to become idle before it sends anyway.
+_MAX_DEFERRALS = 64
 
 
 class Link:
@@ -36,15 +39,31 @@ class Link:
         self._seq0 = 0
         self._bodies: list[bytes] = []
         self._buffers: list[list[Any]] = []
+        self._plain: list[Any] = []
         self._nbytes = 0
         self._big = False
         self._scheduled = False
+        self._deferrals = 0
 
     def pending(self) -> bool:
-        return bool(self._bodies or self._queue)
+        return bool(self._bodies or self._plain or self._queue)
+
+    def add_plain(self, edge: int, seq: int, item: Any) -> None:
+        """Queue a plain value (see codec.is_plain); consecutive ones travel as one packed list."""
+        if self._bodies or (self._plain and edge != self._edge):
+            self._seal()
+        if not self._plain:
+            self._edge = edge
+            self._seq0 = seq
+        self._plain.append(item)
+        if len(self._plain) >= self._batch_items:
+            self.flush()
+        elif not self._scheduled:
+            self._schedule()
 
     def add_item(self, edge: int, seq: int, body: bytes, buffers: list[Any]) -> None:
-        if self._bodies and edge != self._edge:
+        """Queue an item serialized on its own (body and out-of-band buffers)."""
+        if self._plain or (self._bodies and edge != self._edge):
             self._seal()
         if not self._bodies:
             self._edge = edge
@@ -70,6 +89,11 @@ class Link:
         self._schedule()
 
     def _seal(self) -> None:
+        if self._plain:
+            body = dumps_packed(self._plain)
+            self._queue.append(wire.encode_packed(self._edge, self._seq0, len(self._plain), body))
+            self._plain = []
+            return
         if not self._bodies:
             return
         msg = wire.encode_data(self._edge, self._seq0, self._bodies, self._buffers)
@@ -81,11 +105,24 @@ class Link:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._flush_when_idle)
+
+    def _flush_when_idle(self) -> None:
+        # Flush when this worker's loop has nothing else ready to run, i.e. just before it would
+        # wait for I/O: items produced in one burst travel together, and a lone item still goes
+        # out at once. (asyncio keeps ready callbacks in ``_ready``; other loops flush at once.)
+        ready = getattr(self._loop, "_ready", None)
+        if ready and self._deferrals < _MAX_DEFERRALS:
+            self._deferrals += 1
+            self._loop.call_soon(self._flush_when_idle)
+            return
+        self.flush()
 
     def flush(self) -> None:
         """Send everything queued now (never blocks: flow control is by credit, HWM is off)."""
         self._scheduled = False
+        self._deferrals = 0
         self._seal()
         queue, self._queue = self._queue, []
         for msg in queue:
@@ -138,7 +175,10 @@ class Dispatcher:
                 f"items lost on connection {label}: expected item #{expected}, got #{msg.seq}"
             )
         try:
-            items = [loads(b, bufs) for b, bufs in zip(msg.bodies, msg.buffers, strict=True)]
+            if msg.packed is not None:
+                items = loads_packed(msg.packed, msg.count)
+            else:
+                items = [loads(b, bufs) for b, bufs in zip(msg.bodies, msg.buffers, strict=True)]
         except Exception as exc:
             raise SerializationError(
                 label,

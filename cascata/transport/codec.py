@@ -72,3 +72,41 @@ def loads(body: bytes | memoryview, buffers: list[memoryview] | tuple = ()) -> A
 
         return dill.loads(bytes(body[1:]))
     return pickle.loads(body, buffers=buffers)
+
+
+# Plain values: serialized together in packed batches, and small enough that a few hundred of
+# them in flight cost little memory (see PLAIN_MAX_LEN).
+_SCALARS = frozenset({int, float, bool, type(None), complex})
+_SIZED = frozenset({str, bytes})
+# Longest str/bytes that counts as plain, so the small-item slack stays small in bytes too.
+PLAIN_MAX_LEN = 4096
+_PLAIN_TUPLE_MAX = 8
+
+
+def is_plain(item: Any) -> bool:
+    """True for small built-in values (numbers, None, short str/bytes, short tuples of those):
+    they can always be pickled, and cheaply in bulk."""
+    t = type(item)
+    if t in _SCALARS:
+        return True
+    if t in _SIZED:
+        return len(item) <= PLAIN_MAX_LEN
+    if t is tuple and len(item) <= _PLAIN_TUPLE_MAX:
+        return all(
+            type(v) in _SCALARS or (type(v) in _SIZED and len(v) <= PLAIN_MAX_LEN) for v in item
+        )
+    return False
+
+
+def dumps_packed(items: list[Any]) -> bytes:
+    """Serialize a list of plain values (see :func:`is_plain`) in one go."""
+    return pickle.dumps(items, protocol=5)
+
+
+def loads_packed(body: bytes | memoryview, count: int) -> list[Any]:
+    """Rebuild a packed batch; its length must be ``count``."""
+    items = pickle.loads(body)
+    if type(items) is not list or len(items) != count:
+        raise ValueError(f"packed batch holds {len(items) if type(items) is list else '?'} values, "
+                         f"header says {count}")
+    return items

@@ -3,10 +3,11 @@
 A message is a list of ZeroMQ frames. Frame 0 is a msgpack header (plain arrays and integers, no
 extension types, so decoding it can never run code). The kinds:
 
-* ``DATA``   ``[VERSION, DATA, edge, seq, lengths, oob]``; frame 1 holds the item bodies back to
-  back (``lengths`` gives each one's size), frames 2.. hold out-of-band buffers; ``oob`` is empty
-  when there are none, else the number of buffers each item owns. ``seq`` is the sequence number of
-  the first item on that edge, so a receiver detects any gap.
+* ``DATA``   ``[VERSION, DATA, edge, seq, count, lengths, oob]``; frame 1 holds the item bodies
+  back to back (``lengths`` gives each one's size), frames 2.. hold out-of-band buffers; ``oob`` is
+  empty when there are none, else the number of buffers each item owns. With ``lengths`` empty the
+  body is one serialized list of ``count`` plain values (a packed batch). ``seq`` is the sequence
+  number of the first item on that edge, so a receiver detects any gap.
 * ``EOS``    ``[VERSION, EOS, edge, total]``: the publisher of ``edge`` is done after ``total`` items.
 * ``CREDIT`` ``[VERSION, CREDIT, edge, n]``: the receiver freed room for ``n`` more items on ``edge``.
 
@@ -36,12 +37,15 @@ Buffer = bytes | memoryview | bytearray
 
 @dataclass(frozen=True, slots=True)
 class DataMsg:
-    """Items sent on one edge: ``bodies[i]`` and its out-of-band ``buffers[i]``."""
+    """Items sent on one edge: ``bodies[i]`` and its out-of-band ``buffers[i]``; or, when
+    ``packed`` is not None, one body holding a list of ``count`` plain values."""
 
     edge: int
     seq: int
+    count: int
     bodies: list[memoryview]
     buffers: list[list[memoryview]]
+    packed: memoryview | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +74,16 @@ def encode_data(
     lengths = [len(b) if not isinstance(b, memoryview) else b.nbytes for b in bodies]
     counts = [len(bs) for bs in buffers]
     oob = counts if any(counts) else []
-    header = msgpack.packb([VERSION, DATA, edge, seq, lengths, oob])
+    header = msgpack.packb([VERSION, DATA, edge, seq, len(lengths), lengths, oob])
     frames: list[Any] = [header, b"".join(bodies)]
     for item_buffers in buffers:
         frames.extend(item_buffers)
     return frames
+
+
+def encode_packed(edge: int, seq: int, count: int, body: Buffer) -> list[Any]:
+    """Frames for ``count`` plain values on ``edge`` serialized together as one list."""
+    return [msgpack.packb([VERSION, DATA, edge, seq, count, [], []]), body]
 
 
 def encode_eos(edge: int, total: int) -> list[bytes]:
@@ -138,14 +147,21 @@ def _check_int_list(value: Any, what: str) -> list[int]:
 
 
 def _decode_data(header: list[Any], frames: Sequence[Buffer]) -> DataMsg:
-    if len(header) != 6:
-        raise ProtocolError(f"malformed frame: DATA header has {len(header)} fields, expected 6")
+    if len(header) != 7:
+        raise ProtocolError(f"malformed frame: DATA header has {len(header)} fields, expected 7")
     edge = _check_int(header[2], "edge")
     seq = _check_int(header[3], "seq")
-    lengths = _check_int_list(header[4], "lengths")
-    oob = _check_int_list(header[5], "oob")
+    count = _check_int(header[4], "count")
+    lengths = _check_int_list(header[5], "lengths")
+    oob = _check_int_list(header[6], "oob")
     if len(frames) < 2:
         raise ProtocolError("malformed frame: DATA message has no body frame")
+    if not lengths:
+        if len(frames) != 2 or count == 0:
+            raise ProtocolError("malformed frame: a packed DATA message needs one body and count > 0")
+        return DataMsg(edge, seq, count, [], [], memoryview(frames[1]))
+    if count != len(lengths):
+        raise ProtocolError(f"malformed frame: DATA count {count} but {len(lengths)} lengths")
     if oob and len(oob) != len(lengths):
         raise ProtocolError(
             f"malformed frame: DATA lists {len(lengths)} items but oob counts for {len(oob)}"
@@ -173,4 +189,4 @@ def _decode_data(header: list[Any], frames: Sequence[Buffer]) -> DataMsg:
             at += n
     else:
         buffers = [[] for _ in lengths]
-    return DataMsg(edge, seq, bodies, buffers)
+    return DataMsg(edge, seq, count, bodies, buffers)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._plan import EdgePlan, InPortPlan
-from ..transport.codec import dumps
+from ..transport.codec import dumps, is_plain
 
 
 class _End:
@@ -25,11 +25,32 @@ class _End:
 
 
 END = _End()
+EMPTY = object()  # poll() found nothing ready
+
+# Extra items a remote publisher may have in flight when they are plain values (numbers, short
+# strings): at most SMALL_ITEM_SLACK x codec.PLAIN_MAX_LEN bytes, and it keeps links busy.
+SMALL_ITEM_SLACK = 256
 
 RUN = "running"
 WAIT_IN = "waiting for input"
 WAIT_OUT = "blocked sending"
+HANDOVER = "handing over"
 DONE = "done"
+
+
+def _completed() -> asyncio.Future[None]:
+    """An already-finished awaitable: ``await`` on it returns at once, without a task switch."""
+    loop = asyncio.new_event_loop()
+    try:
+        fut = loop.create_future()
+        fut.set_result(None)
+    finally:
+        loop.close()
+    return fut
+
+
+# Returned by sends that needed no waiting, so the fast path creates no coroutine.
+SENT = _completed()
 
 
 class Tracker:
@@ -67,6 +88,8 @@ class Activity:
             return not self.on.readable()
         if self.state == WAIT_OUT:
             return self.on.room() <= 0
+        if self.state == HANDOVER:
+            return self.on.idle()
         return False
 
 
@@ -114,7 +137,9 @@ class InputChannel:
     # -- publisher side -------------------------------------------------------------------------
 
     def add_remote_publisher(self, edge: EdgePlan, send_credit: Callable[[int, int], None]) -> None:
-        self._credit[edge.edge_id] = [send_credit, 0, max(1, edge.window // 2)]
+        self._credit[edge.edge_id] = [
+            send_credit, 0, max(1, edge.window // 2), edge.window, (edge.window + SMALL_ITEM_SLACK) // 4
+        ]
 
     async def put(self, edge: int, item: Any, activity: Activity) -> None:
         """Append an item from a publisher in this worker, waiting while the buffer is full."""
@@ -167,6 +192,14 @@ class InputChannel:
 
     # -- consumer side --------------------------------------------------------------------------
 
+    def poll(self) -> Any:
+        """The next item if one is ready now, else EMPTY (then ``await get()``)."""
+        if self._buffer and not self._seed:
+            edge, item = self._buffer.popleft()
+            self._taken(edge)
+            return item
+        return EMPTY
+
     async def get(self, activity: Activity) -> Any:
         """The next item, or END once every publisher has finished and the buffer is empty."""
         while True:
@@ -193,8 +226,15 @@ class InputChannel:
         if entry is None:
             return
         entry[1] += 1
-        if entry[1] >= entry[2] or not self._buffer:
-            entry[0](edge, entry[1])
+        # Return credit after half a window, but when the buffer is deep (a stream of small
+        # items) only every quarter of window + slack, so credit messages stay few.
+        pending, buffered = entry[1], len(self._buffer)
+        if (
+            not buffered
+            or pending >= entry[4]
+            or (pending >= entry[2] and buffered < entry[3])
+        ):
+            entry[0](edge, pending)
             entry[1] = 0
 
     def _flush_credit(self) -> None:
@@ -229,12 +269,48 @@ class LocalEdge:
     def room(self) -> int:
         return self.target.room()
 
-    async def send(self, item: Any, activity: Activity) -> None:
-        await self.target.put(self.edge_id, item, activity)
+    def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         self.sent += 1
+        target = self.target
+        if len(target._buffer) < target.capacity:
+            target._append(self.edge_id, item)
+            return SENT
+        return target.put(self.edge_id, item, activity)
 
     def close(self) -> None:
         self.target.publisher_done(self.edge_id)
+
+
+class InlineAbort(BaseException):
+    """Unwinds a publisher whose inline consumer failed; the failure is already reported.
+
+    A BaseException so that user code catching Exception around ``send`` cannot swallow it."""
+
+
+# Inline hand-overs between yields to the event loop, so a long inline chain stays cooperative.
+INLINE_YIELD_EVERY = 128
+
+
+class InlineEdge:
+    """An edge whose consumer runs inside the publisher's ``send`` (EdgePlan.inline)."""
+
+    __slots__ = ("edge_id", "target", "port", "sent")
+
+    def __init__(self, edge_id: int, port: str) -> None:
+        self.edge_id = edge_id
+        self.port = port
+        self.target: Any = None  # the consumer's ComponentRuntime, set once all are built
+        self.sent = 0
+
+    def room(self) -> int:
+        return 1
+
+    def send(self, item: Any, activity: Activity) -> Awaitable[None]:
+        self.sent += 1
+        return self.target.accept(self.port, item)
+
+    def close(self) -> None:
+        self.target.finish()
 
 
 class OutputPort:
@@ -250,16 +326,23 @@ class OutputPort:
         self._activity = activity
         self._turn = 0
         self.sent = 0
+        self._only = routes[0][0] if len(routes) == 1 and len(routes[0]) == 1 else None
 
     def __repr__(self) -> str:
         return f"<OutputPort {self._activity.label}.{self.name}>"
 
-    async def send(self, item: Any) -> None:
-        """Send ``item`` downstream, waiting while the receivers' buffers are full."""
+    def send(self, item: Any) -> Awaitable[None]:
+        """Send ``item`` downstream; await the result (it waits while receivers are full)."""
+        self.sent += 1
+        only = self._only
+        if only is not None:
+            return only.send(item, self._activity)
+        return self._send_routes(item)
+
+    async def _send_routes(self, item: Any) -> None:
         for route in self._routes:
             writer = route[0] if len(route) == 1 else self._least_loaded(route)
             await writer.send(item, self._activity)
-        self.sent += 1
 
     def _least_loaded(self, route: list[Any]) -> Any:
         n = len(route)
@@ -305,26 +388,43 @@ class PersistentValue:
 
 
 class RemoteEdge:
-    """An edge to a channel in another worker: items are serialized and batched on a link, and
-    the publisher may run at most ``window`` items ahead of what the consumer has taken."""
+    """An edge to a channel in another worker: items are serialized and batched on a link.
 
-    __slots__ = ("edge_id", "link", "credit", "seq", "full_name", "_waiter", "_where", "_max_bytes")
+    The publisher may have at most ``window`` items sent and not yet taken by the consumer, plus
+    up to SMALL_ITEM_SLACK more when the item is a plain value (codec.is_plain), so that streams
+    of small values are not throttled by round trips while large items stay bounded exactly.
+    """
+
+    __slots__ = (
+        "edge_id", "link", "window", "outstanding", "seq", "full_name", "_limit", "_waiter",
+        "_where", "_max_bytes",
+    )
 
     def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
         self.edge_id = edge.edge_id
         self.link = link
-        self.credit = edge.window
+        self.window = edge.window
+        self.outstanding = 0
         self.seq = 0
         self.full_name = f"{edge.dst_component}.{edge.dst_port}"
+        self._limit = edge.window + SMALL_ITEM_SLACK
         self._waiter: asyncio.Future[None] | None = None
         self._where = (edge.src_component, edge.src_port)
         self._max_bytes = max_bytes
 
     def room(self) -> int:
-        return self.credit
+        return self._limit - self.outstanding
 
-    async def send(self, item: Any, activity: Activity) -> None:
-        while self.credit <= 0:
+    def send(self, item: Any, activity: Activity) -> Awaitable[None]:
+        plain = is_plain(item)
+        self._limit = self.window + SMALL_ITEM_SLACK if plain else self.window
+        if self.outstanding < self._limit:
+            self._put(item, plain)
+            return SENT
+        return self._send_later(item, plain, activity)
+
+    async def _send_later(self, item: Any, plain: bool, activity: Activity) -> None:
+        while self.outstanding >= self._limit:
             fut = asyncio.get_running_loop().create_future()
             self._waiter = fut
             activity.set(WAIT_OUT, self)
@@ -333,13 +433,19 @@ class RemoteEdge:
             finally:
                 self._waiter = None
                 activity.set(RUN)
-        body, buffers = dumps(item, self._max_bytes, *self._where)
-        self.credit -= 1
-        self.link.add_item(self.edge_id, self.seq, body, buffers)
+        self._put(item, plain)
+
+    def _put(self, item: Any, plain: bool) -> None:
+        if plain:
+            self.link.add_plain(self.edge_id, self.seq, item)
+        else:
+            body, buffers = dumps(item, self._max_bytes, *self._where)
+            self.link.add_item(self.edge_id, self.seq, body, buffers)
         self.seq += 1
+        self.outstanding += 1
 
     def add_credit(self, n: int) -> None:
-        self.credit += n
+        self.outstanding -= n
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result(None)

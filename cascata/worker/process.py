@@ -23,7 +23,16 @@ from ..errors import CascataError, ComponentError, ProtocolError
 from ..log import use_forwarding
 from ..transport import control
 from ..transport.channel import Dispatcher, Link
-from .ports import Activity, InputChannel, LocalEdge, OutputPort, RemoteEdge, Tracker
+from .ports import (
+    Activity,
+    InlineAbort,
+    InlineEdge,
+    InputChannel,
+    LocalEdge,
+    OutputPort,
+    RemoteEdge,
+    Tracker,
+)
 from .runner import ComponentRuntime
 
 # Seconds between heartbeats to the coordinator (sent from a thread, so a component that blocks
@@ -73,36 +82,57 @@ class Worker:
             self.links[peer] = Link(sock, self.tracker, settings.batch_items, settings.batch_bytes)
 
     def _build(self) -> Dispatcher:
-        plan = self.plan
-        mine = plan.for_worker(self.index)
+        mine = self.plan.for_worker(self.index)
         channels: dict[tuple[str, str], InputChannel] = {}
-        activities: dict[str, Activity] = {}
         for comp in mine:
-            activities[comp.name] = Activity(comp.label, self.tracker)
             for port in comp.inports:
                 ch = InputChannel(port, f"{comp.name}.{port.name}", self.tracker)
                 channels[(comp.name, port.name)] = ch
                 self.channels.append(ch)
+        inbound, writers, outbound = self._edges(channels)
+        for comp in mine:
+            activity = Activity(comp.label, self.tracker)
+            self.runtimes.append(self._runtime(comp, channels, writers, activity))
+        self._link_inline(writers)
+        return Dispatcher(inbound, outbound, self.tracker)
+
+    def _edges(
+        self, channels: dict[tuple[str, str], InputChannel]
+    ) -> tuple[dict[int, tuple[InputChannel, str]], dict[int, Any], dict[int, RemoteEdge]]:
+        """Inbound remote edges, and a writer for every edge this worker publishes on."""
         inbound: dict[int, tuple[InputChannel, str]] = {}
         writers: dict[int, Any] = {}
         outbound: dict[int, RemoteEdge] = {}
-        for edge in plan.edges:
-            if edge.dst_worker == self.index:
+        me = self.index
+        for edge in self.plan.edges:
+            if edge.dst_worker == me and edge.src_worker != me:
                 ch = channels[(edge.dst_component, edge.dst_port)]
-                if edge.src_worker != self.index:
-                    ch.add_remote_publisher(edge, self.links[edge.src_worker].add_credit)
-                    inbound[edge.edge_id] = (ch, edge.label)
-            if edge.src_worker == self.index:
-                if edge.dst_worker == self.index:
-                    target = channels[(edge.dst_component, edge.dst_port)]
-                    writers[edge.edge_id] = LocalEdge(edge.edge_id, target)
-                else:
-                    link = self.links[edge.dst_worker]
-                    writer = RemoteEdge(edge, link, plan.settings.max_item_bytes)
-                    writers[edge.edge_id] = outbound[edge.edge_id] = writer
-        for comp in mine:
-            self.runtimes.append(self._runtime(comp, channels, writers, activities[comp.name]))
-        return Dispatcher(inbound, outbound, self.tracker)
+                ch.add_remote_publisher(edge, self.links[edge.src_worker].add_credit)
+                inbound[edge.edge_id] = (ch, edge.label)
+            if edge.src_worker != me:
+                continue
+            if edge.inline:
+                writers[edge.edge_id] = InlineEdge(edge.edge_id, edge.dst_port)
+            elif edge.dst_worker == me:
+                target = channels[(edge.dst_component, edge.dst_port)]
+                writers[edge.edge_id] = LocalEdge(edge.edge_id, target)
+            else:
+                writer = RemoteEdge(edge, self.links[edge.dst_worker], self.plan.settings.max_item_bytes)
+                writers[edge.edge_id] = outbound[edge.edge_id] = writer
+        return inbound, writers, outbound
+
+    def _link_inline(self, writers: dict[int, Any]) -> None:
+        by_name = {rt.plan.name: rt for rt in self.runtimes}
+        for edge in self.plan.edges:
+            if edge.inline and edge.src_worker == self.index:
+                target = by_name[edge.dst_component]
+                writers[edge.edge_id].target = target
+                target.inline = True
+        # An inline consumer acts within its publisher's task: share that task's activity, so
+        # a wait anywhere down an inline chain shows as the task's wait.
+        for rt in self.runtimes:
+            if not rt.inline:
+                _share_activity(rt, rt.activity)
 
     def _runtime(
         self,
@@ -116,7 +146,7 @@ class Worker:
             for op in comp.outports
         }
         mine = {p.name: channels[(comp.name, p.name)] for p in comp.inports if not p.constant}
-        return ComponentRuntime(comp, mine, outputs, activity)
+        return ComponentRuntime(comp, mine, outputs, activity, self._component_failed)
 
     # -- control --------------------------------------------------------------------------------
 
@@ -181,15 +211,17 @@ class Worker:
     async def _run_component(self, rt: ComponentRuntime) -> None:
         try:
             await rt.run()
-        except asyncio.CancelledError:
-            raise
-        except CascataError as exc:
-            self.report_error(exc)
+        except InlineAbort:
+            pass  # an inline consumer failed and reported it
         except Exception as exc:
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self.report_error(
-                ComponentError(rt.plan.label, self.name, type(exc).__name__, str(exc), tb)
-            )
+            self._component_failed(rt, exc)
+
+    def _component_failed(self, rt: ComponentRuntime, exc: BaseException) -> None:
+        if isinstance(exc, CascataError):
+            self.report_error(exc)
+            return
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.report_error(ComponentError(rt.plan.label, self.name, type(exc).__name__, str(exc), tb))
 
     async def run(self, ctx: zmq.Context) -> None:
         self._open_sockets(ctx)
@@ -210,7 +242,9 @@ class Worker:
         for peer, sock in self._push.items():
             sock.connect(fields["peers"][str(peer)])
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
-        comps = [loop.create_task(self._run_component(rt)) for rt in self.runtimes]
+        comps = [
+            loop.create_task(self._run_component(rt)) for rt in self.runtimes if not rt.inline
+        ]
         if comps:
             every = asyncio.gather(*comps)
             await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
@@ -250,6 +284,15 @@ class Worker:
             sock.close(linger=0)
 
 
+def _share_activity(rt: ComponentRuntime, activity: Activity) -> None:
+    for port in rt.outputs.values():
+        for route in port._routes:
+            for writer in route:
+                if isinstance(writer, InlineEdge) and writer.target.activity is not activity:
+                    writer.target.set_activity(activity)
+                    _share_activity(writer.target, activity)
+
+
 def _heartbeat(ctx: zmq.Context, endpoint: str, index: int, parent: int, stop: threading.Event) -> None:
     """Tell the coordinator this process lives; exit if the process that started us is gone."""
     sock = ctx.socket(zmq.DEALER)
@@ -278,7 +321,14 @@ def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, p
     beat.start()
     worker = Worker(plan, index, ctl_endpoint, data_endpoint)
     try:
-        asyncio.run(worker.run(ctx))
+        profile_dir = os.environ.get("CASCATA_PROFILE_DIR")
+        if profile_dir:  # for tuning: one cProfile file per worker
+            import cProfile
+
+            path = os.path.join(profile_dir, f"worker-{index}.prof")
+            cProfile.runctx("asyncio.run(worker.run(ctx))", globals(), locals(), path)
+        else:
+            asyncio.run(worker.run(ctx))
     finally:
         stop.set()
         beat.join(timeout=2 * HEARTBEAT_INTERVAL + 1)

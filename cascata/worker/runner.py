@@ -4,12 +4,25 @@ the user's runner, and closes its outputs when done."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from .._plan import ComponentPlan, FiringGroup
 from ..log import current_component
 from .firing import Batcher, Zip, is_source
-from .ports import DONE, END, Activity, InputChannel, OutputPort, PersistentValue
+from .ports import (
+    DONE,
+    EMPTY,
+    END,
+    Activity,
+    InlineAbort,
+    InputChannel,
+    OutputPort,
+    PersistentValue,
+)
+
+# Inline firings between yields to the event loop, so a long inline chain stays cooperative.
+INLINE_YIELD_EVERY = 128
 
 
 class PortReader:
@@ -20,6 +33,7 @@ class PortReader:
         self._activity = activity
         size = channel.batch_size
         self._batcher = Batcher(size) if size is not None else None
+        self.batched = self._batcher is not None
 
     async def next(self) -> Any:
         if self._batcher is None:
@@ -43,8 +57,11 @@ class ComponentRuntime:
         channels: dict[str, InputChannel],
         outputs: dict[str, OutputPort],
         activity: Activity,
+        on_error: Callable[[ComponentRuntime, BaseException], None],
     ) -> None:
         self.plan = plan
+        self.on_error = on_error
+        self._ident = (plan.name, plan.class_name)
         self.activity = activity
         self.channels = channels
         self.outputs = outputs
@@ -57,6 +74,7 @@ class ComponentRuntime:
         for name, factory, args, kwargs in plan.persists:
             self.values[name] = PersistentValue(factory, args, kwargs)
         self._lock = asyncio.Lock() if len(plan.groups) > 1 else None
+        self.inline = False  # set when the only publisher runs this component in its send
         self.firings = 0
 
     async def run(self) -> None:
@@ -82,13 +100,40 @@ class ComponentRuntime:
         finally:
             current_component.reset(token)
 
+    async def accept(self, port: str, item: Any) -> None:
+        """Fire on one item handed over inline by the only publisher of ``port``."""
+        self.channels[port].received += 1
+        self.values[port] = item
+        token = current_component.set(self._ident)
+        try:
+            self.firings += 1
+            await self.plan.runner(**self.values)
+        except InlineAbort:
+            raise
+        except Exception as exc:
+            self.on_error(self, exc)
+            raise InlineAbort() from None
+        finally:
+            current_component.reset(token)
+        if not self.firings % INLINE_YIELD_EVERY:
+            await asyncio.sleep(0)  # an inline chain still lets the rest of the worker run
+
+    def set_activity(self, activity: Activity) -> None:
+        """Report through ``activity`` (that of the task this inline consumer runs in)."""
+        self.activity = activity
+        for reader in self.readers.values():
+            reader._activity = activity
+        for port in self.outputs.values():
+            port._activity = activity
+
     def finish(self) -> None:
         """Close outputs (end of stream downstream) and drain inputs nobody will read any more."""
         for port in self.outputs.values():
             port.close()
         for channel in self.channels.values():
             channel.drain()
-        self.activity.set(DONE)
+        if not self.inline:  # an inline consumer shares its publisher's activity
+            self.activity.set(DONE)
 
     async def _group(self, group: FiringGroup) -> None:
         if len(group.ports) == 1:
@@ -110,13 +155,21 @@ class ComponentRuntime:
 
     async def _single(self, name: str, fires: bool) -> None:
         reader = self.readers[name]
+        channel = reader.channel
         values = self.values
+        runner = self.plan.runner
+        plain = reader.batched is False and self._lock is None and fires
         while True:
-            value = await reader.next()
+            value = channel.poll() if plain else EMPTY
+            if value is EMPTY:
+                value = await reader.next()
             if value is END:
                 return
             values[name] = value
-            if fires:
+            if plain:
+                self.firings += 1
+                await runner(**values)
+            elif fires:
                 await self._fire_locked()
 
     async def _fire_locked(self) -> None:

@@ -57,3 +57,23 @@ def test_serialization_error_survives_pickling():
     err = SerializationError("a", "b", "c", "d")
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is SerializationError and str(again) == str(err) and again.port == "b"
+
+
+@pytest.mark.parametrize(
+    ("item", "plain"),
+    [
+        (1, True), (1.5, True), (None, True), (True, True), ("s" * 4096, True), (b"b", True),
+        ((1, "a", None), True), ("s" * 4097, False), ((1, [2]), False), ([1], False),
+        (tuple(range(9)), False), (np.int64(3), False), (Point(1, 2), False),
+    ],
+)
+def test_is_plain(item, plain):
+    assert codec.is_plain(item) is plain
+
+
+def test_packed_round_trip_and_count_check():
+    items = [1, "two", (3, None), 4.5]
+    body = codec.dumps_packed(items)
+    assert codec.loads_packed(body, 4) == items
+    with pytest.raises(ValueError, match="header says 5"):
+        codec.loads_packed(body, 5)

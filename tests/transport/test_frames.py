@@ -16,10 +16,17 @@ def test_data_round_trip_keeps_bodies_and_buffers_per_item():
     assert [[bytes(x) for x in bs] for bs in out.buffers] == [[b"X" * 10], [], [b"Y", b"ZZ"]]
 
 
+def test_packed_batch_round_trip():
+    msg = wire.encode_packed(4, 10, 3, b"body")
+    out = wire.decode(msg)
+    assert (out.edge, out.seq, out.count, bytes(out.packed)) == (4, 10, 3, b"body")
+    assert out.bodies == []
+
+
 def test_data_without_buffers_sends_no_oob_list():
     msg = wire.encode_data(1, 0, [b"a", b"b"], [[], []])
     assert len(msg) == 2
-    assert msgpack.unpackb(msg[0])[5] == []
+    assert msgpack.unpackb(msg[0])[6] == []
     out = wire.decode(msg)
     assert out.buffers == [[], []]
 
@@ -54,12 +61,16 @@ def _hdr(*fields):
         ([_hdr(wire.VERSION, wire.EOS, -1, 1)], "edge must be a non-negative integer"),
         ([_hdr(wire.VERSION, wire.CREDIT, 1, "x")], "credit must be a non-negative integer"),
         ([_hdr(wire.VERSION, wire.EOS, 1, 1), b"extra"], "EOS message has 2 frames"),
-        ([_hdr(wire.VERSION, wire.DATA, 1, 0, [1], [])], "no body frame"),
-        ([_hdr(wire.VERSION, wire.DATA, 1, 0, [5], []), b"abc"], "lengths add up to 5"),
-        ([_hdr(wire.VERSION, wire.DATA, 1, 0, [1], [1]), b"a"], "oob counts say 1"),
-        ([_hdr(wire.VERSION, wire.DATA, 1, 0, [1, 1], [1]), b"ab", b"x"], "oob counts for 1"),
-        ([_hdr(wire.VERSION, wire.DATA, 1, 0, "no", []), b""], "lengths must be a list"),
-        ([_hdr(wire.VERSION, wire.DATA, 1, True, [], []), b""], "seq must be"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 1, [1], [])], "no body frame"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 1, [5], []), b"abc"], "lengths add up to 5"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 1, [1], [1]), b"a"], "oob counts say 1"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 2, [1, 1], [1]), b"ab", b"x"], "oob counts for 1"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 1, "no", []), b""], "lengths must be a list"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, True, 1, [], []), b""], "seq must be"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 3, [1], []), b"a"], "count 3 but 1 lengths"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 0, [], []), b"a"], "packed DATA message needs"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 1, [], []), b"a", b"b"], "packed DATA message needs"),
+        ([_hdr(wire.VERSION, wire.DATA, 1, 0, 1, [1])], "DATA header has 6 fields"),
     ],
 )
 def test_malformed_frames_raise_protocol_error_saying_what(frames, match):
