@@ -13,6 +13,7 @@ from .errors import GraphError
 from .port import NOT_SET
 from .transport.codec import DEFAULT_MAX_ITEM_BYTES
 from .worker.firing import resolve_groups
+from .worker.ports import SMALL_ITEM_SLACK
 
 _OPTIONS = {"max_item_bytes"}
 
@@ -51,6 +52,7 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
             route.append(edge_id)
         routes.setdefault(id(edge.src), []).append(tuple(route))
 
+    distributing = {e for route in (r for rs in routes.values() for r in rs) if len(route) > 1 for e in route}
     groups = {c.name: c.group_name for c in comps if c.group_name is not None}
     pairs = [(src.component.name, dst.component.name) for _, src, dst in raw_edges]
     placement = assign([c.name for c in comps], pairs, workers, groups)
@@ -66,6 +68,9 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
             src_worker=placement[src.component.name],
             dst_worker=placement[dst.component.name],
             window=max(1, -(-dst.capacity // len(publishers[id(dst)]))),
+            # Distributing edges get no slack: items queued at one member would wait while
+            # another member idles.
+            slack=0 if edge_id in distributing else SMALL_ITEM_SLACK,
         )
         for edge_id, src, dst in raw_edges
     )
@@ -80,7 +85,6 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
 def _mark_inline(edges: tuple[EdgePlan, ...], comps: tuple[ComponentPlan, ...]) -> tuple[EdgePlan, ...]:
     """Flag edges whose consumer can run inside the publisher's send (see EdgePlan.inline)."""
     by_name = {c.name: c for c in comps}
-    distributing = {e for c in comps for op in c.outports for r in op.routes if len(r) > 1 for e in r}
     out = []
     for e in edges:
         dst = by_name[e.dst_component]
@@ -88,7 +92,7 @@ def _mark_inline(edges: tuple[EdgePlan, ...], comps: tuple[ComponentPlan, ...]) 
         inline = (
             e.src_worker == e.dst_worker
             and e.src_component != e.dst_component
-            and e.edge_id not in distributing
+            and e.slack  # distributing edges have none
             and dst.groups == (FiringGroup((e.dst_port,), True),)
             and port.publishers == (e.edge_id,)
             and port.batch_size is None

@@ -11,6 +11,7 @@ short end-of-stream count is reported as lost items, never ignored.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +21,9 @@ from ..errors import ProtocolError, SerializationError
 from . import frames as wire
 from .codec import dumps_packed, loads, loads_packed
 
-# Loop turns a flush may wait for the loop to become idle before it sends anyway.
-_MAX_DEFERRALS = 64
+# Seconds a flush may wait for the loop to become idle before it sends anyway: long enough to
+# gather a burst, short enough that a busy worker never starves its peers.
+_MAX_DELAY = 0.0002
 
 
 class Link:
@@ -43,7 +45,7 @@ class Link:
         self._nbytes = 0
         self._big = False
         self._scheduled = False
-        self._deferrals = 0
+        self._since = 0.0
 
     def pending(self) -> bool:
         return bool(self._bodies or self._plain or self._queue)
@@ -85,8 +87,9 @@ class Link:
         self._schedule()
 
     def add_credit(self, edge: int, n: int) -> None:
+        # Credit is small and unblocks a waiting publisher: send it without waiting for idle.
         self._queue.append(wire.encode_credit(edge, n))
-        self._schedule()
+        self.flush()
 
     def _seal(self) -> None:
         if self._plain:
@@ -105,6 +108,7 @@ class Link:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
+            self._since = time.monotonic()
             self._loop = asyncio.get_running_loop()
             self._loop.call_soon(self._flush_when_idle)
 
@@ -113,8 +117,7 @@ class Link:
         # wait for I/O: items produced in one burst travel together, and a lone item still goes
         # out at once. (asyncio keeps ready callbacks in ``_ready``; other loops flush at once.)
         ready = getattr(self._loop, "_ready", None)
-        if ready and self._deferrals < _MAX_DEFERRALS:
-            self._deferrals += 1
+        if ready and time.monotonic() - self._since < _MAX_DELAY:
             self._loop.call_soon(self._flush_when_idle)
             return
         self.flush()
@@ -122,7 +125,6 @@ class Link:
     def flush(self) -> None:
         """Send everything queued now (never blocks: flow control is by credit, HWM is off)."""
         self._scheduled = False
-        self._deferrals = 0
         self._seal()
         queue, self._queue = self._queue, []
         for msg in queue:

@@ -138,7 +138,7 @@ class InputChannel:
 
     def add_remote_publisher(self, edge: EdgePlan, send_credit: Callable[[int, int], None]) -> None:
         self._credit[edge.edge_id] = [
-            send_credit, 0, max(1, edge.window // 2), edge.window, (edge.window + SMALL_ITEM_SLACK) // 4
+            send_credit, 0, max(1, edge.window // 2), edge.window, max(1, (edge.window + edge.slack) // 4)
         ]
 
     async def put(self, edge: int, item: Any, activity: Activity) -> None:
@@ -269,6 +269,9 @@ class LocalEdge:
     def room(self) -> int:
         return self.target.room()
 
+    def depth(self) -> int:
+        return len(self.target._buffer)
+
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         self.sent += 1
         target = self.target
@@ -304,6 +307,9 @@ class InlineEdge:
 
     def room(self) -> int:
         return 1
+
+    def depth(self) -> int:
+        return 0
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         self.sent += 1
@@ -345,16 +351,15 @@ class OutputPort:
             await writer.send(item, self._activity)
 
     def _least_loaded(self, route: list[Any]) -> Any:
+        """The next member in turn that has room; with none free, the next in turn (its send
+        waits). Members that work faster free room sooner and so receive more items."""
         n = len(route)
-        self._turn = (self._turn + 1) % n
-        best = route[self._turn]
-        best_room = best.room()
-        for i in range(1, n):
-            writer = route[(self._turn + i) % n]
-            room = writer.room()
-            if room > best_room:
-                best, best_room = writer, room
-        return best
+        for _ in range(n):
+            self._turn = (self._turn + 1) % n
+            writer = route[self._turn]
+            if writer.room() > 0:
+                return writer
+        return route[(self._turn + 1) % n]
 
     def close(self) -> None:
         """Tell every receiver this publisher is done (end of stream)."""
@@ -391,12 +396,13 @@ class RemoteEdge:
     """An edge to a channel in another worker: items are serialized and batched on a link.
 
     The publisher may have at most ``window`` items sent and not yet taken by the consumer, plus
-    up to SMALL_ITEM_SLACK more when the item is a plain value (codec.is_plain), so that streams
-    of small values are not throttled by round trips while large items stay bounded exactly.
+    up to ``slack`` (SMALL_ITEM_SLACK) more when the item is a plain value (codec.is_plain), so
+    streams of small values are not throttled by round trips while large items stay bounded
+    exactly.
     """
 
     __slots__ = (
-        "edge_id", "link", "window", "outstanding", "seq", "full_name", "_limit", "_waiter",
+        "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_limit", "_waiter",
         "_where", "_max_bytes",
     )
 
@@ -404,10 +410,11 @@ class RemoteEdge:
         self.edge_id = edge.edge_id
         self.link = link
         self.window = edge.window
+        self.slack = edge.slack
         self.outstanding = 0
         self.seq = 0
         self.full_name = f"{edge.dst_component}.{edge.dst_port}"
-        self._limit = edge.window + SMALL_ITEM_SLACK
+        self._limit = edge.window + edge.slack
         self._waiter: asyncio.Future[None] | None = None
         self._where = (edge.src_component, edge.src_port)
         self._max_bytes = max_bytes
@@ -415,9 +422,12 @@ class RemoteEdge:
     def room(self) -> int:
         return self._limit - self.outstanding
 
+    def depth(self) -> int:
+        return self.outstanding
+
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         plain = is_plain(item)
-        self._limit = self.window + SMALL_ITEM_SLACK if plain else self.window
+        self._limit = self.window + self.slack if plain else self.window
         if self.outstanding < self._limit:
             self._put(item, plain)
             return SENT

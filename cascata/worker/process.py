@@ -38,6 +38,8 @@ from .runner import ComponentRuntime
 # Seconds between heartbeats to the coordinator (sent from a thread, so a component that blocks
 # the event loop with long computation is not mistaken for a frozen worker).
 HEARTBEAT_INTERVAL = 0.25
+# Messages handled per turn of the data reader before other tasks get the loop.
+READ_BATCH = 64
 # Milliseconds between reconnect attempts: the coordinator binds just after forking us.
 RECONNECT_IVL_MS = 10
 
@@ -65,7 +67,7 @@ class Worker:
         self.ctl.setsockopt(zmq.LINGER, 1000)
         self.ctl.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         self.ctl.connect(self.ctl_endpoint)
-        self.pull = self.actx.socket(zmq.PULL)
+        self.pull = ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.RCVHWM, 0)
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(self.data_endpoint)
@@ -200,13 +202,35 @@ class Worker:
     # -- running --------------------------------------------------------------------------------
 
     async def _read_data(self, dispatcher: Dispatcher) -> None:
-        while True:
-            frames = await self.pull.recv_multipart(copy=False)
+        """Drain the data socket whenever it signals, without a future per message."""
+        loop = asyncio.get_running_loop()
+        sock = self.pull
+        readable = asyncio.Event()
+        fd = sock.getsockopt(zmq.FD)
+        loop.add_reader(fd, readable.set)
+        try:
+            while True:
+                drained = self._drain(sock, dispatcher)
+                if drained:
+                    readable.clear()
+                    await readable.wait()
+                else:
+                    await asyncio.sleep(0)  # more is waiting: let the components run first
+        except CascataError as exc:
+            self.report_error(exc)
+        finally:
+            loop.remove_reader(fd)
+
+    def _drain(self, sock: zmq.Socket, dispatcher: Dispatcher) -> bool:
+        """Handle up to READ_BATCH waiting messages; True when the socket is empty."""
+        for _ in range(READ_BATCH):
+            # The socket's FD is edge-triggered: read until EAGAIN before waiting on it again.
             try:
-                dispatcher.handle([f.buffer for f in frames])
-            except CascataError as exc:
-                self.report_error(exc)
-                return
+                frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return True
+            dispatcher.handle([f.buffer for f in frames])
+        return False
 
     async def _run_component(self, rt: ComponentRuntime) -> None:
         try:

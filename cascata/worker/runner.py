@@ -4,6 +4,7 @@ the user's runner, and closes its outputs when done."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ from .ports import (
     PersistentValue,
 )
 
+# Seconds a component may run queued items back to back before it yields to the loop.
+FAIR_SLICE = 0.0001
 # Inline firings between yields to the event loop, so a long inline chain stays cooperative.
 INLINE_YIELD_EVERY = 128
 
@@ -159,16 +162,25 @@ class ComponentRuntime:
         values = self.values
         runner = self.plan.runner
         plain = reader.batched is False and self._lock is None and fires
+        clock = time.monotonic
+        since = clock()
         while True:
             value = channel.poll() if plain else EMPTY
             if value is EMPTY:
                 value = await reader.next()
+                since = clock()
             if value is END:
                 return
             values[name] = value
             if plain:
                 self.firings += 1
                 await runner(**values)
+                # Items queued here would otherwise be run back to back without yielding: give
+                # the rest of the worker (other components, the socket reader) a turn now and
+                # then, so a CPU-heavy component does not starve its peers of credit and data.
+                if clock() - since > FAIR_SLICE:
+                    await asyncio.sleep(0)
+                    since = clock()
             elif fires:
                 await self._fire_locked()
 
