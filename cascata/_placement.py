@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import networkx as nx
+from ._topology import topological
 
 
 def assign(
@@ -21,7 +21,7 @@ def assign(
     """Map each component name to a worker index in ``range(num_workers)``."""
     if num_workers < 1:
         raise ValueError("num_workers must be at least 1")
-    order = _topological(names, edges)
+    order = topological(names, edges)
     groups = groups or {}
     placement: dict[str, int] = {}
     singles = [n for n in order if n not in groups]
@@ -37,18 +37,3 @@ def assign(
         seen[alias] = k + 1
         placement[name] = k % num_workers
     return placement
-
-
-def _topological(names: Sequence[str], edges: Sequence[tuple[str, str]]) -> list[str]:
-    g = nx.DiGraph()
-    g.add_nodes_from(names)
-    g.add_edges_from(edges)
-    condensed = nx.condensation(g)
-    position = {n: i for i, n in enumerate(names)}
-    order: list[str] = []
-    for scc in nx.lexicographical_topological_sort(
-        condensed, key=lambda c: min(position[m] for m in condensed.nodes[c]["members"])
-    ):
-        members = condensed.nodes[scc]["members"]
-        order.extend(sorted(members, key=position.__getitem__))
-    return order

@@ -59,6 +59,8 @@ class Graph:
     def _add(self, name: str, value: Any) -> Any:
         from ._groups import ComponentGroup
 
+        if not name.isidentifier():
+            raise GraphError(f"component name {name!r} must be a Python identifier")
         if name in _RESERVED:
             raise GraphError(f"'{name}' is a Graph method; choose another component name")
         if name in self.nodes or name in self.group_handles or name in self._subgraphs:
@@ -103,14 +105,21 @@ class Graph:
         for s in srcs:
             for d in dsts:
                 check_connection(s, d)
+        root = self._root()
+        for p in (*srcs, *dsts):
+            graph = p.component.graph
+            if graph is None:
+                raise GraphError(f"{p!r} belongs to no graph; add its component first")
+            if graph._root() is not root:
+                raise GraphError(
+                    f"cannot wire {srcs[0]!r} to {dsts[0]!r}: they belong to different graphs; "
+                    "add a graph to the other as a subgraph (main.name = sub) and wire its exports"
+                )
         for d in dsts:
-            if d.component.graph is None:
-                raise GraphError(f"{d!r} belongs to no graph; add its component first")
             d.initial = NOT_SET  # a value set with '<' before connecting is cleared
             d.connected = True
             if batch_size is not None:
                 d.batch_size = batch_size
-        root = self._root()
         m, n = len(srcs), len(dsts)
         if m == n:
             pairs = [(s, (d,)) for s, d in zip(srcs, dsts, strict=True)]
@@ -125,6 +134,34 @@ class Graph:
         while g.parent is not None:
             g = g.parent
         return g
+
+    def export(self, port: Any, name: str) -> None:
+        """Expose ``port`` (``g.comp.port`` or ``g.group.port``) as ``name`` for when this graph
+        is added to another as a subgraph; exporting a name twice raises ValueError."""
+        from ._subgraph import export_port
+
+        export_port(self, port, name)
+
+    # -- describing -----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict describing this graph (schema: README, "Serialization")."""
+        from ._graph_json import graph_to_json
+
+        return graph_to_json(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any] | str) -> Graph:
+        """Rebuild a graph from :meth:`to_json`'s dict (or its JSON text)."""
+        from ._graph_json import graph_from_json
+
+        return graph_from_json(doc)
+
+    def to_dot(self) -> Any:
+        """A ``graphviz.Digraph`` of this graph, or None (with a warning) without graphviz."""
+        from ._dot import graph_to_dot
+
+        return graph_to_dot(self)
 
     # -- running --------------------------------------------------------------------------------
 
