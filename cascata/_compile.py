@@ -16,6 +16,8 @@ from .worker.firing import resolve_groups
 from .worker.ports import SMALL_ITEM_SLACK
 
 _OPTIONS = {"max_item_bytes"}
+# Plain items beyond the credit window a publisher may send to one member of a group.
+DISTRIBUTING_SLACK = 32
 
 
 def available_cpus() -> int:
@@ -68,21 +70,23 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
             src_worker=placement[src.component.name],
             dst_worker=placement[dst.component.name],
             window=max(1, -(-dst.capacity // len(publishers[id(dst)]))),
-            # Distributing edges get no slack: items queued at one member would wait while
-            # another member idles.
-            slack=0 if edge_id in distributing else SMALL_ITEM_SLACK,
+            # Distributing edges get a small slack: enough to keep a remote member busy over a
+            # credit round trip, little enough that no member hoards queued work.
+            slack=DISTRIBUTING_SLACK if edge_id in distributing else SMALL_ITEM_SLACK,
         )
         for edge_id, src, dst in raw_edges
     )
     plans = tuple(_component(c, placement[c.name], port_ids, publishers, routes) for c in comps)
-    edges = _mark_inline(edges, plans)
+    edges = _mark_inline(edges, plans, distributing)
     by_worker: dict[int, tuple[str, ...]] = {}
     for c in plans:
         by_worker[c.worker] = (*by_worker.get(c.worker, ()), c.label)
     return Plan(uuid.uuid4().hex, plans, edges, workers, settings, by_worker)
 
 
-def _mark_inline(edges: tuple[EdgePlan, ...], comps: tuple[ComponentPlan, ...]) -> tuple[EdgePlan, ...]:
+def _mark_inline(
+    edges: tuple[EdgePlan, ...], comps: tuple[ComponentPlan, ...], distributing: set[int]
+) -> tuple[EdgePlan, ...]:
     """Flag edges whose consumer can run inside the publisher's send (see EdgePlan.inline)."""
     by_name = {c.name: c for c in comps}
     out = []
@@ -92,7 +96,7 @@ def _mark_inline(edges: tuple[EdgePlan, ...], comps: tuple[ComponentPlan, ...]) 
         inline = (
             e.src_worker == e.dst_worker
             and e.src_component != e.dst_component
-            and e.slack  # distributing edges have none
+            and e.edge_id not in distributing
             and dst.groups == (FiringGroup((e.dst_port,), True),)
             and port.publishers == (e.edge_id,)
             and port.batch_size is None

@@ -64,6 +64,9 @@ class Coordinator:
             self.ctx = zmq.Context()
             self.router = self.ctx.socket(zmq.ROUTER)
             self.router.setsockopt(zmq.LINGER, 0)
+            # Queue rather than drop: a full pipe must never lose FINISH, ABORT or a log line.
+            self.router.setsockopt(zmq.SNDHWM, 0)
+            self.router.setsockopt(zmq.RCVHWM, 0)
             self.router.bind(ctl)
             self._last_seen = dict.fromkeys(range(self.n), time.monotonic())
             endpoints = self._wait_ready()

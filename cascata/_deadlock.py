@@ -18,8 +18,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-import networkx as nx
-
+from ._topology import strongly_connected
 from .port import NOT_SET, InPort
 
 # Unseeded cycles named one by one before the rest are summarised in a single line; a densely
@@ -50,7 +49,7 @@ def _seeded(port: InPort) -> bool:
 # -- cycles -------------------------------------------------------------------------------------
 
 
-def _unseeded_digraph(graph: Any) -> nx.DiGraph:
+def _unseeded_steps(graph: Any) -> set[tuple[str, str]]:
     """Components as nodes; an edge ``u -> v`` when ``u`` feeds ``v`` through an unseeded port.
 
     A cycle of the full component graph is seeded exactly when one of its steps ``u -> v`` feeds
@@ -66,14 +65,22 @@ def _unseeded_digraph(graph: Any) -> nx.DiGraph:
             steps.add(step)
             if _seeded(dst):
                 seeded_steps.add(step)
-    digraph = nx.DiGraph()
-    digraph.add_nodes_from(graph.nodes)
-    digraph.add_edges_from(steps - seeded_steps)
-    return digraph
+    return steps - seeded_steps
 
 
 def _cycle_issues(graph: Any) -> list[str]:
-    digraph = _unseeded_digraph(graph)
+    steps = _unseeded_steps(graph)
+    names = list(graph.nodes)
+    # Most graphs have no unseeded cycle: find that out without importing networkx, whose import
+    # alone costs more than a small graph's whole start-up.
+    looped = any(a == b for a, b in steps)
+    if not looped and all(len(c) == 1 for c in strongly_connected(names, steps)):
+        return []
+    import networkx as nx
+
+    digraph = nx.DiGraph()
+    digraph.add_nodes_from(names)
+    digraph.add_edges_from(steps)
     # nx.simple_cycles is lazy (self loops included), so the cap also bounds the search.
     cycles = sorted(
         (sorted(c) for c in itertools.islice(nx.simple_cycles(digraph), MAX_CYCLES_REPORTED + 1)),

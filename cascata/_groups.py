@@ -5,8 +5,9 @@ handle that wires or initialises the same port of every member.
 
 How items flow (``Graph._connect`` records it, the runtime applies it):
 
-- single → group: each item goes to exactly one member, the one whose input has the most free
-  room (ties rotate), so a slow member gets fewer items instead of stalling the others;
+- single → group: each item goes to exactly one member: the next one in turn that has free room
+  (round robin that skips full members; when all are full, the next in turn, and the send waits),
+  so members that work faster, freeing room sooner, receive more items;
 - group → single: the members' items merge (order kept per member);
 - group → group of the same size: member i feeds member i;
 - group(M) → group(N), M ≠ N: every source member distributes its items among the N targets,
@@ -61,7 +62,7 @@ class ComponentGroup:
         object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
-        return len(self.members)
+        return self.count
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.members)

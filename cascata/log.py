@@ -31,7 +31,7 @@ _LEVEL_COLOURS = {
 
 def _class_colour(name: str) -> str:
     """A stable bright colour per component class, so one class's lines are easy to follow."""
-    code = 16 + int.from_bytes(hashlib.md5(name.encode()).digest()[:2], "big") % 216
+    code = 16 + int.from_bytes(hashlib.md5(name.encode(), usedforsecurity=False).digest()[:2], "big") % 216
     return f"\033[38;5;{code}m"
 
 
@@ -57,13 +57,26 @@ def write_line(levelname: str, component: tuple[str, str] | None, message: str) 
     stream.flush()
 
 
+def _full_message(record: logging.LogRecord) -> str:
+    """The message plus any traceback (``log.exception``) or stack (``stack_info=True``)."""
+    message = record.getMessage()
+    if record.exc_info:
+        message += "\n" + _TRACEBACKS.formatException(record.exc_info)
+    if record.stack_info:
+        message += "\n" + _TRACEBACKS.formatStack(record.stack_info)
+    return message
+
+
+_TRACEBACKS = logging.Formatter()
+
+
 class ConsoleHandler(logging.Handler):
     """Writes records of this process to stderr, tagged with the running component."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             component = getattr(record, "cascata_component", None) or current_component.get()
-            write_line(record.levelname, component, record.getMessage())
+            write_line(record.levelname, component, _full_message(record))
         except Exception:
             self.handleError(record)
 
@@ -78,10 +91,7 @@ class ForwardHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             component = current_component.get()
-            message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + logging.Formatter().formatException(record.exc_info)
-            self._send(record.levelname, list(component) if component else None, message)
+            self._send(record.levelname, list(component) if component else None, _full_message(record))
         except Exception:
             self.handleError(record)
 

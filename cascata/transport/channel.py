@@ -26,8 +26,31 @@ from .codec import dumps_packed, loads, loads_packed
 _MAX_DELAY = 0.0002
 
 
+class _Batch:
+    """Items of one edge waiting to be sent: plain values packed together, or serialized items."""
+
+    __slots__ = ("seq0", "plain", "bodies", "buffers", "nbytes", "big")
+
+    def __init__(self, seq0: int) -> None:
+        self.seq0 = seq0
+        self.plain: list[Any] = []
+        self.bodies: list[bytes] = []
+        self.buffers: list[list[Any]] = []
+        self.nbytes = 0
+        self.big = False
+
+    def encode(self, edge: int) -> list[Any]:
+        if self.plain:
+            body = dumps_packed(self.plain)
+            return wire.encode_packed(edge, self.seq0, len(self.plain), body)
+        msg = wire.encode_data(edge, self.seq0, self.bodies, self.buffers)
+        if self.big:
+            msg.insert(0, True)  # marker: send without copying the large buffers
+        return msg
+
+
 class Link:
-    """Outgoing messages to one peer worker, batched."""
+    """Outgoing messages to one peer worker; items are batched per edge until the next flush."""
 
     def __init__(
         self, sock: zmq.Socket, tracker: Any, batch_items: int, batch_bytes: int
@@ -37,73 +60,57 @@ class Link:
         self._batch_items = batch_items
         self._batch_bytes = batch_bytes
         self._queue: list[list[Any]] = []
-        self._edge = -1
-        self._seq0 = 0
-        self._bodies: list[bytes] = []
-        self._buffers: list[list[Any]] = []
-        self._plain: list[Any] = []
-        self._nbytes = 0
-        self._big = False
+        self._open: dict[int, _Batch] = {}
         self._scheduled = False
         self._since = 0.0
 
     def pending(self) -> bool:
-        return bool(self._bodies or self._plain or self._queue)
+        return bool(self._open or self._queue)
 
     def add_plain(self, edge: int, seq: int, item: Any) -> None:
-        """Queue a plain value (see codec.is_plain); consecutive ones travel as one packed list."""
-        if self._bodies or (self._plain and edge != self._edge):
-            self._seal()
-        if not self._plain:
-            self._edge = edge
-            self._seq0 = seq
-        self._plain.append(item)
-        if len(self._plain) >= self._batch_items:
+        """Queue a plain value (see codec.is_plain); an edge's plain values travel packed."""
+        batch = self._open.get(edge)
+        if batch is None or batch.bodies:
+            if batch is not None:
+                self._seal(edge)
+            batch = self._open[edge] = _Batch(seq)
+        batch.plain.append(item)
+        if len(batch.plain) >= self._batch_items:
             self.flush()
         elif not self._scheduled:
             self._schedule()
 
     def add_item(self, edge: int, seq: int, body: bytes, buffers: list[Any]) -> None:
         """Queue an item serialized on its own (body and out-of-band buffers)."""
-        if self._plain or (self._bodies and edge != self._edge):
-            self._seal()
-        if not self._bodies:
-            self._edge = edge
-            self._seq0 = seq
-        self._bodies.append(body)
-        self._buffers.append(buffers)
-        self._nbytes += len(body)
+        batch = self._open.get(edge)
+        if batch is None or batch.plain:
+            if batch is not None:
+                self._seal(edge)
+            batch = self._open[edge] = _Batch(seq)
+        batch.bodies.append(body)
+        batch.buffers.append(buffers)
+        batch.nbytes += len(body)
         if buffers:
-            self._big = True
-            self._nbytes += sum(b.raw().nbytes for b in buffers)
-        if len(self._bodies) >= self._batch_items or self._nbytes >= self._batch_bytes:
+            batch.big = True
+            batch.nbytes += sum(b.raw().nbytes for b in buffers)
+        if len(batch.bodies) >= self._batch_items or batch.nbytes >= self._batch_bytes:
             self.flush()
         else:
             self._schedule()
 
     def add_eos(self, edge: int, total: int) -> None:
-        self._seal()
+        self._seal(edge)
         self._queue.append(wire.encode_eos(edge, total))
         self._schedule()
 
     def add_credit(self, edge: int, n: int) -> None:
-        # Credit is small and unblocks a waiting publisher: send it without waiting for idle.
         self._queue.append(wire.encode_credit(edge, n))
-        self.flush()
+        self._schedule()
 
-    def _seal(self) -> None:
-        if self._plain:
-            body = dumps_packed(self._plain)
-            self._queue.append(wire.encode_packed(self._edge, self._seq0, len(self._plain), body))
-            self._plain = []
-            return
-        if not self._bodies:
-            return
-        msg = wire.encode_data(self._edge, self._seq0, self._bodies, self._buffers)
-        if self._big:
-            msg.insert(0, True)  # marker: send without copying the large buffers
-        self._queue.append(msg)
-        self._bodies, self._buffers, self._nbytes, self._big = [], [], 0, False
+    def _seal(self, edge: int) -> None:
+        batch = self._open.pop(edge, None)
+        if batch is not None:
+            self._queue.append(batch.encode(edge))
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -125,7 +132,8 @@ class Link:
     def flush(self) -> None:
         """Send everything queued now (never blocks: flow control is by credit, HWM is off)."""
         self._scheduled = False
-        self._seal()
+        for edge in list(self._open):
+            self._seal(edge)
         queue, self._queue = self._queue, []
         for msg in queue:
             if msg[0] is True:

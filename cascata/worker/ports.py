@@ -155,8 +155,13 @@ class InputChannel:
 
     def deliver(self, edge: int, items: list[Any]) -> None:
         """Append items that arrived from a remote publisher (bounded by its credit)."""
-        for item in items:
-            self._append(edge, item)
+        if self._draining:
+            for item in items:
+                self._append(edge, item)
+            return
+        self.received += len(items)
+        self._buffer.extend([(edge, item) for item in items])
+        self._wake()
 
     def _append(self, edge: int, item: Any) -> None:
         self.received += 1
@@ -269,8 +274,12 @@ class LocalEdge:
     def room(self) -> int:
         return self.target.room()
 
-    def depth(self) -> int:
-        return len(self.target._buffer)
+    @property
+    def full_name(self) -> str:
+        return self.target.full_name
+
+    def add_room_listener(self, fut: asyncio.Future[None]) -> None:
+        self.target._room_waiters.append(fut)
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         self.sent += 1
@@ -297,23 +306,23 @@ INLINE_YIELD_EVERY = 128
 class InlineEdge:
     """An edge whose consumer runs inside the publisher's ``send`` (EdgePlan.inline)."""
 
-    __slots__ = ("edge_id", "target", "port", "sent")
+    __slots__ = ("edge_id", "target", "port", "accept")
 
     def __init__(self, edge_id: int, port: str) -> None:
         self.edge_id = edge_id
         self.port = port
         self.target: Any = None  # the consumer's ComponentRuntime, set once all are built
-        self.sent = 0
+        self.accept: Callable[[Any], Awaitable[None]] | None = None
+
+    def connect(self, target: Any) -> None:
+        self.target = target
+        self.accept = target.acceptor(self.port)
 
     def room(self) -> int:
         return 1
 
-    def depth(self) -> int:
-        return 0
-
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
-        self.sent += 1
-        return self.target.accept(self.port, item)
+        return self.accept(item)
 
     def close(self) -> None:
         self.target.finish()
@@ -333,6 +342,12 @@ class OutputPort:
         self._turn = 0
         self.sent = 0
         self._only = routes[0][0] if len(routes) == 1 and len(routes[0]) == 1 else None
+        self._accept: Any = None  # the inline consumer's acceptor when _only is inline
+
+    def bind_inline(self) -> None:
+        """Call once inline edges are connected: take the shortest path to an inline consumer."""
+        if isinstance(self._only, InlineEdge):
+            self._accept = self._only.accept
 
     def __repr__(self) -> str:
         return f"<OutputPort {self._activity.label}.{self.name}>"
@@ -340,6 +355,9 @@ class OutputPort:
     def send(self, item: Any) -> Awaitable[None]:
         """Send ``item`` downstream; await the result (it waits while receivers are full)."""
         self.sent += 1
+        accept = self._accept
+        if accept is not None:
+            return accept(item)
         only = self._only
         if only is not None:
             return only.send(item, self._activity)
@@ -347,25 +365,52 @@ class OutputPort:
 
     async def _send_routes(self, item: Any) -> None:
         for route in self._routes:
-            writer = route[0] if len(route) == 1 else self._least_loaded(route)
+            if len(route) == 1:
+                await route[0].send(item, self._activity)
+                continue
+            writer = self._next_with_room(route)
+            while writer is None:
+                await self._wait_any_room(route)
+                writer = self._next_with_room(route)
             await writer.send(item, self._activity)
 
-    def _least_loaded(self, route: list[Any]) -> Any:
-        """The next member in turn that has room; with none free, the next in turn (its send
-        waits). Members that work faster free room sooner and so receive more items."""
+    def _next_with_room(self, route: list[Any]) -> Any:
+        """The next member in turn that has room, or None. Members that work faster free room
+        sooner and so receive more items; a stalled member holds up nobody."""
         n = len(route)
         for _ in range(n):
             self._turn = (self._turn + 1) % n
             writer = route[self._turn]
             if writer.room() > 0:
                 return writer
-        return route[(self._turn + 1) % n]
+        return None
+
+    async def _wait_any_room(self, route: list[Any]) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        for writer in route:
+            writer.add_room_listener(fut)
+        self._activity.set(WAIT_OUT, _AnyMember(route))
+        try:
+            await fut
+        finally:
+            self._activity.set(RUN)
 
     def close(self) -> None:
         """Tell every receiver this publisher is done (end of stream)."""
         for route in self._routes:
             for writer in route:
                 writer.close()
+
+
+class _AnyMember:
+    """What a sender into a full group waits on: room at any member."""
+
+    def __init__(self, route: list[Any]) -> None:
+        self.route = route
+        self.full_name = " or ".join(w.full_name for w in route)
+
+    def room(self) -> int:
+        return max(w.room() for w in route) if (route := self.route) else 0
 
 
 class PersistentValue:
@@ -403,7 +448,7 @@ class RemoteEdge:
 
     __slots__ = (
         "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_limit", "_waiter",
-        "_where", "_max_bytes",
+        "_listeners", "_where", "_max_bytes",
     )
 
     def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
@@ -416,14 +461,15 @@ class RemoteEdge:
         self.full_name = f"{edge.dst_component}.{edge.dst_port}"
         self._limit = edge.window + edge.slack
         self._waiter: asyncio.Future[None] | None = None
+        self._listeners: list[asyncio.Future[None]] = []
         self._where = (edge.src_component, edge.src_port)
         self._max_bytes = max_bytes
 
     def room(self) -> int:
         return self._limit - self.outstanding
 
-    def depth(self) -> int:
-        return self.outstanding
+    def add_room_listener(self, fut: asyncio.Future[None]) -> None:
+        self._listeners.append(fut)
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         plain = is_plain(item)
@@ -459,6 +505,11 @@ class RemoteEdge:
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result(None)
+        if self._listeners:
+            for fut in self._listeners:
+                if not fut.done():
+                    fut.set_result(None)
+            self._listeners.clear()
 
     def close(self) -> None:
         self.link.add_eos(self.edge_id, self.seq)

@@ -65,6 +65,9 @@ class Worker:
         self.ctl = self.actx.socket(zmq.DEALER)
         self.ctl.setsockopt(zmq.IDENTITY, f"w{self.index}".encode())
         self.ctl.setsockopt(zmq.LINGER, 1000)
+        # Never drop a control message (a log line, DONE, an error) because the coordinator is
+        # momentarily behind: queue it. Its volume is bounded by what components log.
+        self.ctl.setsockopt(zmq.SNDHWM, 0)
         self.ctl.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         self.ctl.connect(self.ctl_endpoint)
         self.pull = ctx.socket(zmq.PULL)
@@ -128,8 +131,11 @@ class Worker:
         for edge in self.plan.edges:
             if edge.inline and edge.src_worker == self.index:
                 target = by_name[edge.dst_component]
-                writers[edge.edge_id].target = target
+                writers[edge.edge_id].connect(target)
                 target.inline = True
+        for rt in self.runtimes:
+            for port in rt.outputs.values():
+                port.bind_inline()
         # An inline consumer acts within its publisher's task: share that task's activity, so
         # a wait anywhere down an inline chain shows as the task's wait.
         for rt in self.runtimes:
@@ -169,6 +175,14 @@ class Worker:
         self.send_ctl(control.ERROR, error=payload)
 
     async def _control_loop(self) -> None:
+        try:
+            await self._serve_control()
+        except Exception as exc:  # a dead control loop would leave this worker deaf to FINISH
+            if self._finish is not None and not self._finish.done():
+                self._finish.set_result(control.ABORT)
+            self.report_error(ProtocolError(f"{self.name}: control channel failed: {exc!r}"))
+
+    async def _serve_control(self) -> None:
         while True:
             kind, fields = control.decode(await self.ctl.recv())
             if kind == control.PROBE:
@@ -269,19 +283,17 @@ class Worker:
         comps = [
             loop.create_task(self._run_component(rt)) for rt in self.runtimes if not rt.inline
         ]
-        if comps:
-            every = asyncio.gather(*comps)
-            await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
-            if every.done() and not self._failed:
-                for link in self.links.values():
-                    link.flush()
-                self.send_ctl(control.DONE, stats=self._stats())
+        every = asyncio.gather(*comps)
+        await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
+        if every.done() and not self._failed:
+            for link in self.links.values():
+                link.flush()
+            self.send_ctl(control.DONE, stats=self._stats())
         outcome = await self._finish
         for t in comps + tasks:
             t.cancel()
         await asyncio.gather(*comps, *tasks, return_exceptions=True)
-        if comps:
-            every.cancel()
+        every.cancel()
         if outcome == control.FINISH:
             for link in self.links.values():
                 link.flush()

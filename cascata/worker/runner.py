@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._plan import ComponentPlan, FiringGroup
@@ -103,23 +103,34 @@ class ComponentRuntime:
         finally:
             current_component.reset(token)
 
-    async def accept(self, port: str, item: Any) -> None:
-        """Fire on one item handed over inline by the only publisher of ``port``."""
-        self.channels[port].received += 1
-        self.values[port] = item
-        token = current_component.set(self._ident)
-        try:
-            self.firings += 1
-            await self.plan.runner(**self.values)
-        except InlineAbort:
-            raise
-        except Exception as exc:
-            self.on_error(self, exc)
-            raise InlineAbort() from None
-        finally:
-            current_component.reset(token)
-        if not self.firings % INLINE_YIELD_EVERY:
-            await asyncio.sleep(0)  # an inline chain still lets the rest of the worker run
+    def acceptor(self, port: str) -> Callable[[Any], Awaitable[None]]:
+        """A function firing this component on one item of ``port``, handed over inline by the
+        port's only publisher. Built once per edge: this is the hottest path of a pipeline."""
+        channel = self.channels[port]
+        values = self.values
+        runner = self.plan.runner
+        ident = self._ident
+        current = current_component
+        on_error = self.on_error
+
+        async def accept(item: Any) -> None:
+            channel.received += 1
+            values[port] = item
+            token = current.set(ident)
+            try:
+                self.firings += 1
+                await runner(**values)
+            except InlineAbort:
+                raise
+            except Exception as exc:
+                on_error(self, exc)
+                raise InlineAbort() from None
+            finally:
+                current.reset(token)
+            if not self.firings % INLINE_YIELD_EVERY:
+                await asyncio.sleep(0)  # an inline chain still lets the rest of the worker run
+
+        return accept
 
     def set_activity(self, activity: Activity) -> None:
         """Report through ``activity`` (that of the task this inline consumer runs in)."""

@@ -1,0 +1,249 @@
+"""Benchmark harness: cascata against raw pyzmq baselines.
+
+    python benchmarks/run.py [--runs 5] [--only W1,W3] [--quick] [--warmup 0]
+
+Every implementation of a workload runs ``--runs`` times, interleaved (raw, cascata, raw,
+cascata, ...) so that machine noise hits both alike; the table shows the median with
+[min..max] and the ratio of the medians, cascata/raw.  A run that fails or computes a wrong
+result raises inside the workload function; the harness then reports that implementation
+as FAILED for the workload (never a figure) and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import zmq
+
+try:  # run as a script: this directory is on sys.path
+    import raw_zmq
+except ImportError:  # python -m benchmarks.run from the repository root
+    from benchmarks import raw_zmq
+
+Runner = Callable[..., dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    title: str
+    n: int | None  # items in a full run; None: the function takes no size (W4)
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.key: w
+    for w in (
+        Workload("W1", "pipeline: 0..N-1 -> +1 -> +1 -> +1 -> sum", raw_zmq.W1_N),
+        Workload("W2", "fan-out: 0..N-1 -> 4 x (x + sum(range(2000))) -> sum", raw_zmq.W2_N),
+        Workload("W3", "payload: N x 8 MB float64 arrays -> pass -> sum of [-1]", raw_zmq.W3_N),
+        Workload("W4", "start-up: fresh interpreter, 1 item, source -> pass -> sink", None),
+    )
+}
+
+#: implementation name -> workload key -> function.  W1-W3 take the item count n; W4 takes
+#: nothing.  Each returns a dict with (what applies of) the keys in METRICS.
+IMPLEMENTATIONS: dict[str, dict[str, Runner]] = {
+    "raw": {"W1": raw_zmq.w1, "W2": raw_zmq.w2, "W3": raw_zmq.w3, "W4": raw_zmq.w4},
+}
+#: implementation name -> its module (for an optional prepare() hook and the header)
+MODULES: dict[str, ModuleType] = {"raw": raw_zmq}
+
+# --------------------------------------------------------------------------------------------
+# CASCATA HOOK.  benchmarks/cascata_impl.py (written separately) exposes w1(n), w2(n), w3(n)
+# and w4() with the same workloads and result dicts as raw_zmq.py, and optionally prepare()
+# (called once, untimed, before the runs).  When the file exists it is imported (an import
+# error is reported, not swallowed) and registered for whichever of w1..w4 it defines.
+# --------------------------------------------------------------------------------------------
+
+
+def register_cascata() -> None:
+    package = raw_zmq.__name__.rpartition(".")[0]
+    name = f"{package}.cascata_impl" if package else "cascata_impl"
+    if importlib.util.find_spec(name) is None:
+        return
+    module = importlib.import_module(name)
+    funcs = {key: getattr(module, key.lower(), None) for key in WORKLOADS}
+    IMPLEMENTATIONS["cascata"] = {key: fn for key, fn in funcs.items() if callable(fn)}
+    MODULES["cascata"] = module
+
+
+# (metric key, label, format).  The ratio column is always median(cascata) / median(raw):
+# above 1 is better for items/s, below 1 is better for wall time, RSS and CPU time.  A metric
+# shows for a workload when any implementation reports it ("-" where one does not).
+METRICS: list[tuple[str, str, str]] = [
+    ("items_per_s", "items/s", "{:,.0f}"),
+    ("wall_s", "wall s", "{:.3f}"),
+    ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+    ("cpu_s", "CPU s", "{:.2f}"),
+]
+
+
+def size(workload: Workload, quick: bool) -> int | None:
+    if workload.n is None or not quick:
+        return workload.n
+    return max(1, workload.n // 10)
+
+
+@dataclass
+class Outcome:
+    results: list[dict[str, float]] = field(default_factory=list)
+    error: str | None = None
+
+
+def run_all(
+    keys: list[str], impls: list[str], runs: int, warmup: int, quick: bool
+) -> dict[str, dict[str, Outcome]]:
+    outcomes: dict[str, dict[str, Outcome]] = {}
+    for key in keys:
+        n = size(WORKLOADS[key], quick)
+        present = [impl for impl in impls if key in IMPLEMENTATIONS[impl]]
+        outcomes[key] = {impl: Outcome() for impl in present}
+        for i in range(warmup + runs):
+            for impl in present:  # interleaved: raw, cascata, raw, cascata, ...
+                outcome = outcomes[key][impl]
+                if outcome.error is None:
+                    _run_one(key, impl, n, i - warmup, runs, outcome)
+    return outcomes
+
+
+def _run_one(key: str, impl: str, n: int | None, i: int, runs: int, outcome: Outcome) -> None:
+    fn = IMPLEMENTATIONS[impl][key]
+    label = f"{key} {impl:<8} " + (f"run {i + 1}/{runs}" if i >= 0 else "warm-up")
+    started = time.perf_counter()
+    try:
+        result = fn() if n is None else fn(n)
+    except Exception as exc:  # a failed or wrong run: never a figure
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        print(f"  {label}: FAILED: {outcome.error}", file=sys.stderr, flush=True)
+        return
+    took = time.perf_counter() - started
+    shown = ", ".join(f"{k}={fmt.format(result[k])}" for k, _, fmt in METRICS if k in result)
+    print(f"  {label}: {shown} ({took:.2f} s)", file=sys.stderr, flush=True)
+    if i >= 0:
+        outcome.results.append(result)
+
+
+def _cell(values: list[float], fmt: str) -> str:
+    lo, mid, hi = min(values), statistics.median(values), max(values)
+    return f"{fmt.format(mid)} [{fmt.format(lo)}..{fmt.format(hi)}]"
+
+
+def table(outcomes: dict[str, dict[str, Outcome]], impls: list[str]) -> list[str]:
+    others = [impl for impl in impls if impl != "raw"] if "raw" in impls else []
+    header = ["workload", "metric", *(f"{impl} median [min..max]" for impl in impls)]
+    header += [f"{other}/raw" for other in others]
+    rows = [header]
+    for key, by_impl in outcomes.items():
+        reported = {m for o in by_impl.values() for r in o.results for m in r}
+        metrics = [m for m in METRICS if m[0] in reported] or [("", "-", "")]
+        for metric, label, fmt in metrics:
+            row = [key, label]
+            medians: dict[str, float] = {}
+            for impl in impls:
+                outcome = by_impl.get(impl)
+                values = [r[metric] for r in outcome.results if metric in r] if outcome else []
+                if outcome is not None and outcome.error is not None:
+                    row.append("FAILED")
+                elif values:
+                    row.append(_cell(values, fmt))
+                    medians[impl] = statistics.median(values)
+                else:
+                    row.append("-")
+            for other in others:
+                ok = other in medians and medians.get("raw")
+                row.append(f"{medians[other] / medians['raw']:.2f}" if ok else "-")
+            rows.append(row)
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return [line.rstrip() for line in lines]
+
+
+def machine() -> list[str]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 0
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({usable} usable), "
+        f"{platform.platform()}, load average {load}",
+        f"python {platform.python_version()} ({sys.executable})",
+        f"pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}",
+    ]
+    try:
+        import numpy
+
+        lines[-1] += f", numpy {numpy.__version__}"
+    except ImportError:
+        pass
+    for impl, module in MODULES.items():
+        lines.append(f"{impl}: {module.__file__}")
+    if "cascata" in MODULES:
+        try:
+            lines[-1] += f" (cascata {importlib.metadata.version('cascata')})"
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return lines
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="cascata vs raw pyzmq benchmarks")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per implementation")
+    parser.add_argument("--warmup", type=int, default=0, help="untimed runs before those")
+    parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W3")
+    parser.add_argument("--quick", action="store_true", help="N / 10 (smoke test)")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be >= 1 and --warmup >= 0")
+    keys = [k.strip().upper() for k in (args.only or ",".join(WORKLOADS)).split(",")]
+    unknown = [k for k in keys if k not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+    args.keys = keys
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    register_cascata()  # <- the cascata hook
+    impls = list(IMPLEMENTATIONS)
+    print("\n".join(machine()))
+    for module in MODULES.values():  # untimed set-up, e.g. starting a fork server
+        prepare: Any = getattr(module, "prepare", None)
+        if callable(prepare):
+            prepare()
+    print(f"runs: {args.runs} (+{args.warmup} warm-up), {'quick (N/10)' if args.quick else 'full'}")
+    for key in args.keys:
+        n = size(WORKLOADS[key], args.quick)
+        print(f"  {key}: {WORKLOADS[key].title}" + (f", N = {n:,}" if n is not None else ""))
+    sys.stdout.flush()
+    outcomes = run_all(args.keys, impls, args.runs, args.warmup, args.quick)
+    print()
+    print("\n".join(table(outcomes, impls)))
+    failed = [
+        f"{key} {impl}: {o.error}"
+        for key, by_impl in outcomes.items()
+        for impl, o in by_impl.items()
+        if o.error
+    ]
+    if failed:
+        print("\nfailures:\n" + "\n".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""``log``: lines tagged ``LEVEL - name@Class``, forwarded from workers to the caller's stderr."""
+
+import io
+import re
+
+import pytest
+
+import cascata
+import cascata.log
+from cascata import Graph, component, inport, log, outport
+from cascata.log import format_line, write_line
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@component
+@inport("n", default=3)
+async def FromImport(n):
+    from cascata import log
+
+    for i in range(n):
+        log.info(f"from-import {i}")
+
+
+@component
+@inport("n", default=3)
+async def ModuleImport(n):
+    import cascata.log as log
+
+    for i in range(n):
+        log.info(f"module-import {i}")
+
+
+@component
+@inport("n", default=3)
+async def Levels(n):
+    log.debug("a debug line")
+    log.warning("a warning line")
+    log.error("an error line")
+    try:
+        raise KeyError("boom")
+    except KeyError:
+        log.exception("caught it")
+
+
+@component
+@inport("n")
+@outport("out")
+async def Chatty(n, out):
+    for i in range(n):
+        log.info(f"chatty {i}")
+        await out.send(i)
+
+
+@component
+@inport("x")
+async def Echo(x):
+    log.info(f"echo {x}")
+
+
+def _lines(err, marker):
+    return [line for line in err.splitlines() if marker in line]
+
+
+def test_from_import_log_works_inside_a_component(capfd):
+    g = Graph()
+    g.first = FromImport
+    g.run(num_workers=1)
+    err = capfd.readouterr().err
+    assert _lines(err, "from-import") == [f"INFO - first@FromImport: from-import {i}" for i in range(3)]
+
+
+def test_import_cascata_log_as_log_works_inside_a_component(capfd):
+    g = Graph()
+    g.second = ModuleImport
+    g.run(num_workers=1)
+    err = capfd.readouterr().err
+    assert _lines(err, "module-import") == [
+        f"INFO - second@ModuleImport: module-import {i}" for i in range(3)
+    ]
+
+
+def test_both_spellings_offer_the_logging_calls():
+    import cascata.log as by_module
+
+    for name in ("debug", "info", "warning", "error", "exception", "critical"):
+        assert callable(getattr(log, name))
+        assert callable(getattr(by_module, name))
+        assert callable(getattr(cascata.log, name))
+
+
+def test_levels_and_tracebacks_reach_the_caller_without_colour(capfd):
+    g = Graph()
+    g.lv = Levels
+    g.run(num_workers=1)
+    err = capfd.readouterr().err
+    assert "DEBUG - lv@Levels: a debug line" in err
+    assert "WARNING - lv@Levels: a warning line" in err
+    assert "ERROR - lv@Levels: an error line" in err
+    assert "ERROR - lv@Levels: caught it\nTraceback (most recent call last):" in err
+    assert "KeyError: 'boom'" in err
+    assert not ANSI.search(err)
+
+
+def test_lines_from_each_worker_keep_their_order(capfd):
+    g = Graph()
+    g.talk = Chatty
+    g.echo = Echo
+    g.talk.n < 300
+    g.talk.out >> g.echo.x
+    g.run(num_workers=2)
+    err = capfd.readouterr().err
+    assert _lines(err, "talk@Chatty") == [f"INFO - talk@Chatty: chatty {i}" for i in range(300)]
+    assert _lines(err, "echo@Echo") == [f"INFO - echo@Echo: echo {i}" for i in range(300)]
+
+
+def test_lines_outside_components_are_tagged_cascata(capfd):
+    log.warning("outside any component")
+    assert capfd.readouterr().err == "WARNING - cascata: outside any component\n"
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def test_plain_format_has_no_escape_codes():
+    assert format_line("INFO", ("w", "Worker"), "hi", colour=False) == "INFO - w@Worker: hi"
+    assert format_line("ERROR", None, "hi", colour=False) == "ERROR - cascata: hi"
+
+
+def test_colour_format_keeps_the_text_readable():
+    line = format_line("INFO", ("w", "Worker"), "hi", colour=True)
+    assert ANSI.search(line)
+    assert ANSI.sub("", line) == "INFO - w@Worker: hi"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize(("stream", "coloured"), [(_Terminal(), True), (io.StringIO(), False)])
+def test_colour_only_on_a_terminal(monkeypatch, stream, coloured):
+    monkeypatch.setattr("sys.stderr", stream)
+    write_line("INFO", ("w", "Worker"), "hi")
+    text = stream.getvalue()
+    assert bool(ANSI.search(text)) is coloured
+    assert ANSI.sub("", text) == "INFO - w@Worker: hi\n"
+
+
+def test_exception_in_the_calling_process_includes_the_traceback(capfd):
+    try:
+        raise KeyError("here")
+    except KeyError:
+        log.exception("failed")
+    err = capfd.readouterr().err
+    assert err.startswith("ERROR - cascata: failed\nTraceback (most recent call last):")
+    assert err.rstrip().endswith("KeyError: 'here'")
