@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 import time
 
 import psutil
@@ -25,6 +26,7 @@ def no_leaks():
     me = psutil.Process(os.getpid())
     before = {p.pid for p in me.children(recursive=True)}
     dirs_before = _run_dirs()
+    threads_before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + LEAK_GRACE
     left: list[psutil.Process] = []
@@ -39,3 +41,7 @@ def no_leaks():
     assert not left, f"test left child processes behind: {[(p.pid, p.name()) for p in left]}"
     leaked_dirs = _run_dirs() - dirs_before
     assert not leaked_dirs, f"test left run directories behind: {sorted(leaked_dirs)}"
+    threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    assert not [t.name for t in threads if t.name.startswith("cascata")], (
+        f"test left threads behind: {[t.name for t in threads]}"
+    )

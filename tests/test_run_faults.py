@@ -186,3 +186,38 @@ def test_failure_of_an_inline_consumer_is_attributed_to_it_and_not_swallowed():
     g.src.out >> g.mid.x
     with pytest.raises(ComponentError, match=r"mid@Explode raised ValueError: bad item 3"):
         g.run(1)
+
+
+@component
+@inport("n")
+@outport("out")
+async def Slow(n, out):
+    import asyncio
+
+    for i in range(n):
+        await out.send(i)
+        await asyncio.sleep(0.01)
+
+
+def test_malformed_frame_from_a_raw_peer_fails_the_run_with_protocol_error():
+    import zmq
+
+    from cascata.errors import ProtocolError
+
+    g = Graph()
+    g.src = Slow
+    g.sink = Drop
+    g.src.n < 1000
+    g.src.out >> g.sink.x
+    g.start(2)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    try:
+        endpoint = f"ipc://{g._run._run_dir}/d1"
+        sock.connect(endpoint)
+        sock.send_multipart([b"\xc1 not msgpack", b"junk"])
+        with pytest.raises(ProtocolError, match="malformed frame: header is not valid msgpack"):
+            g.join()
+    finally:
+        sock.close(linger=0)
+        ctx.term()
