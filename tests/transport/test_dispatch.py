@@ -50,7 +50,8 @@ def test_items_in_sequence_are_delivered_and_eos_with_the_right_count_ends():
 def test_a_gap_in_sequence_numbers_is_reported_as_lost_items():
     d, _, _ = _dispatcher()
     d.handle(_data(1, 0, ["a"]))
-    with pytest.raises(ProtocolError, match=r"items lost on connection 'a.out' -> 'b.x': expected item #1, got #3"):
+    lost = r"items lost on connection 'a.out' -> 'b.x': expected item #1, got #3"
+    with pytest.raises(ProtocolError, match=lost):
         d.handle(_data(1, 3, ["d"]))
 
 
