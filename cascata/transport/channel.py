@@ -23,7 +23,7 @@ from .codec import dumps_packed, loads, loads_packed
 
 # Seconds a flush may wait for the loop to become idle before it sends anyway: long enough to
 # gather a burst, short enough that a busy worker never starves its peers.
-_MAX_DELAY = 0.0002
+_MAX_DELAY = 0.0005
 
 
 class _Batch:

@@ -30,6 +30,7 @@ EMPTY = object()  # poll() found nothing ready
 # Extra items a remote publisher may have in flight when they are plain values (numbers, short
 # strings): at most SMALL_ITEM_SLACK x codec.PLAIN_MAX_LEN bytes, and it keeps links busy.
 SMALL_ITEM_SLACK = 256
+_NUMBERS = frozenset({int, float})
 
 RUN = "running"
 WAIT_IN = "waiting for input"
@@ -93,6 +94,19 @@ class Activity:
         return False
 
 
+class _Credit:
+    """Credit owed to one remote publisher: taken items not yet reported back."""
+
+    __slots__ = ("send", "pending", "half", "window", "quarter")
+
+    def __init__(self, send: Callable[[int, int], None], window: int, slack: int) -> None:
+        self.send = send
+        self.pending = 0
+        self.half = max(1, window // 2)
+        self.window = window
+        self.quarter = max(1, (window + slack) // 4)
+
+
 class InputChannel:
     """The receiving side of one input port: a bounded buffer fed by local and remote publishers."""
 
@@ -107,7 +121,7 @@ class InputChannel:
         self._seed: list[Any] = [plan.initial] if plan.has_initial and plan.publishers else []
         self._waiter: asyncio.Future[None] | None = None
         self._room_waiters: deque[asyncio.Future[None]] = deque()
-        self._credit: dict[int, list[Any]] = {}  # edge -> [send_credit, pending, threshold]
+        self._credit: dict[int, _Credit] = {}  # remote publishers' edges
         self._tracker = tracker
         self.received = 0
         self.discarded = 0
@@ -137,9 +151,7 @@ class InputChannel:
     # -- publisher side -------------------------------------------------------------------------
 
     def add_remote_publisher(self, edge: EdgePlan, send_credit: Callable[[int, int], None]) -> None:
-        self._credit[edge.edge_id] = [
-            send_credit, 0, max(1, edge.window // 2), edge.window, max(1, (edge.window + edge.slack) // 4)
-        ]
+        self._credit[edge.edge_id] = _Credit(send_credit, edge.window, edge.slack)
 
     async def put(self, edge: int, item: Any, activity: Activity) -> None:
         """Append an item from a publisher in this worker, waiting while the buffer is full."""
@@ -199,9 +211,11 @@ class InputChannel:
 
     def poll(self) -> Any:
         """The next item if one is ready now, else EMPTY (then ``await get()``)."""
-        if self._buffer and not self._seed:
-            edge, item = self._buffer.popleft()
-            self._taken(edge)
+        buffer = self._buffer
+        if buffer and not self._seed:
+            edge, item = buffer.popleft()
+            if self._room_waiters or self._credit:  # else nobody needs to hear of it
+                self._taken(edge)
             return item
         return EMPTY
 
@@ -226,27 +240,25 @@ class InputChannel:
                 activity.set(RUN)
 
     def _taken(self, edge: int) -> None:
-        self._wake_room()
-        entry = self._credit.get(edge)
-        if entry is None:
+        if self._room_waiters:
+            self._wake_room()
+        credit = self._credit.get(edge)
+        if credit is None:
             return
-        entry[1] += 1
+        credit.pending += 1
         # Return credit after half a window, but when the buffer is deep (a stream of small
         # items) only every quarter of window + slack, so credit messages stay few.
-        pending, buffered = entry[1], len(self._buffer)
-        if (
-            not buffered
-            or pending >= entry[4]
-            or (pending >= entry[2] and buffered < entry[3])
-        ):
-            entry[0](edge, pending)
-            entry[1] = 0
+        buffered = len(self._buffer)
+        pending = credit.pending
+        if not buffered or pending >= credit.quarter or (pending >= credit.half and buffered < credit.window):
+            credit.send(edge, pending)
+            credit.pending = 0
 
     def _flush_credit(self) -> None:
-        for edge, entry in self._credit.items():
-            if entry[1]:
-                entry[0](edge, entry[1])
-                entry[1] = 0
+        for edge, credit in self._credit.items():
+            if credit.pending:
+                credit.send(edge, credit.pending)
+                credit.pending = 0
 
     def _wake(self) -> None:
         fut = self._waiter
@@ -472,11 +484,16 @@ class RemoteEdge:
         self._listeners.append(fut)
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
-        plain = is_plain(item)
-        self._limit = self.window + self.slack if plain else self.window
-        if self.outstanding < self._limit:
-            self._put(item, plain)
-            return SENT
+        plain = type(item) in _NUMBERS or is_plain(item)
+        if plain:
+            self._limit = limit = self.window + self.slack
+            if self.outstanding < limit:
+                self.link.add_plain(self.edge_id, self.seq, item)
+                self.seq += 1
+                self.outstanding += 1
+                return SENT
+        else:
+            self._limit = self.window
         return self._send_later(item, plain, activity)
 
     async def _send_later(self, item: Any, plain: bool, activity: Activity) -> None:
