@@ -155,3 +155,36 @@ def test_exception_in_the_calling_process_includes_the_traceback(capfd):
     err = capfd.readouterr().err
     assert err.startswith("ERROR - cascata: failed\nTraceback (most recent call last):")
     assert err.rstrip().endswith("KeyError: 'here'")
+
+
+@component
+@inport("n", default=5)
+async def FromThread(n):
+    import asyncio
+
+    for i in range(n):
+        await asyncio.to_thread(log.info, f"threaded {i}")
+
+
+def test_lines_logged_from_a_thread_inside_a_component_arrive(capfd):
+    g = Graph()
+    g.t = FromThread
+    g.run(num_workers=1)
+    err = capfd.readouterr().err
+    # asyncio.to_thread carries the component's context along, so the tag stays
+    assert _lines(err, "threaded") == [f"INFO - t@FromThread: threaded {i}" for i in range(5)]
+
+
+@component
+@inport("n", default=20000)
+async def Flood(n):
+    for i in range(n):
+        log.info(f"flood {i}")
+
+
+def test_a_flood_of_log_lines_loses_none(capfd):
+    g = Graph()
+    g.f = Flood
+    g.run(num_workers=1)
+    err = capfd.readouterr().err
+    assert len(_lines(err, "INFO - f@Flood: flood ")) == 20000

@@ -159,7 +159,14 @@ class Worker:
     # -- control --------------------------------------------------------------------------------
 
     def send_ctl(self, kind: str, **fields: Any) -> None:
-        self.ctl_sync.send(control.encode(kind, **fields), flags=zmq.NOBLOCK)
+        # Always through the asyncio socket, on the loop's thread: a second (sync) handle on the
+        # same socket would consume the edge-triggered readiness of its FD, and a FINISH that
+        # then arrived would never wake the pending receive.
+        data = control.encode(kind, **fields)
+        if threading.get_ident() == self._loop_thread:
+            self.ctl.send(data)
+        else:  # a component logging from a thread of its own
+            self._loop.call_soon_threadsafe(self.ctl.send, data)
 
     def _forward_log(self, levelname: str, component: Any, message: str) -> None:
         self.send_ctl(control.LOG, level=levelname, component=component, message=message)
@@ -263,7 +270,8 @@ class Worker:
 
     async def run(self, ctx: zmq.Context) -> None:
         self._open_sockets(ctx)
-        self.ctl_sync = zmq.Socket.shadow(self.ctl.underlying)
+        self._loop_thread = threading.get_ident()
+        self._loop = asyncio.get_running_loop()
         use_forwarding(self._forward_log)
         loop = asyncio.get_running_loop()
         self._finish = loop.create_future()
