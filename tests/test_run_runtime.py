@@ -71,7 +71,7 @@ def _stable(value, settle=0.3, timeout=10.0):
 def test_producer_runs_at_most_capacity_ahead_of_a_stalled_consumer(
     tmp_path, workers, boxed, least, bound
 ):
-    n = 1000
+    n = 3000
     sent = multiprocessing.Value("i", 0)
     total = multiprocessing.Value("q", 0)
     gate = str(tmp_path / "open")

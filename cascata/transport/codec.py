@@ -79,7 +79,7 @@ def loads(body: bytes | memoryview, buffers: list[memoryview] | tuple = ()) -> A
 _SCALARS = frozenset({int, float, bool, type(None), complex})
 _SIZED = frozenset({str, bytes})
 # Longest str/bytes that counts as plain, so the small-item slack stays small in bytes too.
-PLAIN_MAX_LEN = 4096
+PLAIN_MAX_LEN = 1024
 _PLAIN_TUPLE_MAX = 8
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 # Seconds between checks while waiting for children to exit.
-_REAP_POLL = 0.01
+_REAP_POLL = 0.002
 
 
 def fork_worker(target: Callable[..., Any], *args: Any) -> int:

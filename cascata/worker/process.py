@@ -41,7 +41,7 @@ HEARTBEAT_INTERVAL = 0.25
 # Messages handled per turn of the data reader before other tasks get the loop.
 READ_BATCH = 64
 # Milliseconds between reconnect attempts: the coordinator binds just after forking us.
-RECONNECT_IVL_MS = 10
+RECONNECT_IVL_MS = 2
 
 
 class Worker:
