@@ -115,7 +115,11 @@ class InputChannel:
         self.full_name = label
         self.capacity = plan.capacity
         self.batch_size = plan.batch_size
-        self._buffer: deque[tuple[int, Any]] = deque()
+        # Items, and beside them the edge each came on, kept only when there are several
+        # publishers (with one, the edge is always the same): the hot path builds no tuples.
+        self._buffer: deque[Any] = deque()
+        self._edges: deque[int] | None = deque() if len(plan.publishers) > 1 else None
+        self._solo = plan.publishers[0] if len(plan.publishers) == 1 else -1
         self._open = set(plan.publishers)
         self._forced = False
         self._draining = False
@@ -173,7 +177,9 @@ class InputChannel:
                 self._append(edge, item)
             return
         self.received += len(items)
-        self._buffer.extend([(edge, item) for item in items])
+        self._buffer.extend(items)
+        if self._edges is not None:
+            self._edges.extend([edge] * len(items))
         self._wake()
 
     def _append(self, edge: int, item: Any) -> None:
@@ -182,7 +188,9 @@ class InputChannel:
             self.discarded += 1
             self._taken(edge)
             return
-        self._buffer.append((edge, item))
+        self._buffer.append(item)
+        if self._edges is not None:
+            self._edges.append(edge)
         self._wake()
 
     def publisher_done(self, edge: int) -> None:
@@ -201,9 +209,8 @@ class InputChannel:
         returning credit so publishers never block on a port nobody reads."""
         self._draining = True
         while self._buffer:
-            edge, _ = self._buffer.popleft()
+            self._take()
             self.discarded += 1
-            self._taken(edge)
         self._flush_credit()
         self._wake()
         self._wake_room()
@@ -212,12 +219,8 @@ class InputChannel:
 
     def poll(self) -> Any:
         """The next item if one is ready now, else EMPTY (then ``await get()``)."""
-        buffer = self._buffer
-        if buffer and not self._seed:
-            edge, item = buffer.popleft()
-            if self._room_waiters or self._credit:  # else nobody needs to hear of it
-                self._taken(edge)
-            return item
+        if self._buffer and not self._seed:
+            return self._take()
         return EMPTY
 
     async def get(self, activity: Activity) -> Any:
@@ -226,9 +229,7 @@ class InputChannel:
             if self._seed:
                 return self._seed.pop()
             if self._buffer:
-                edge, item = self._buffer.popleft()
-                self._taken(edge)
-                return item
+                return self._take()
             if self.ended or self._draining:
                 return END
             fut = asyncio.get_running_loop().create_future()
@@ -239,6 +240,13 @@ class InputChannel:
             finally:
                 self._waiter = None
                 activity.set(RUN)
+
+    def _take(self) -> Any:
+        item = self._buffer.popleft()
+        edge = self._edges.popleft() if self._edges is not None else self._solo
+        if self._room_waiters or self._credit:  # else nobody needs to hear of it
+            self._taken(edge)
+        return item
 
     def _taken(self, edge: int) -> None:
         if self._room_waiters:
