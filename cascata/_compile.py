@@ -38,10 +38,6 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
         raise GraphError("the graph has no components; add some with g.name = Component")
     workers = _num_workers(num_workers, len(comps))
 
-    port_ids: dict[int, int] = {}
-    for comp in comps:
-        for port in comp.inports:
-            port_ids[id(port)] = len(port_ids)
     raw_edges: list[tuple[int, Any, Any]] = []
     routes: dict[int, list[tuple[int, ...]]] = {}
     publishers: dict[int, list[int]] = {}
@@ -66,7 +62,6 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
             src_port=src.name,
             dst_component=dst.component.name,
             dst_port=dst.name,
-            dst_port_id=port_ids[id(dst)],
             src_worker=placement[src.component.name],
             dst_worker=placement[dst.component.name],
             window=max(1, -(-dst.capacity // len(publishers[id(dst)]))),
@@ -76,7 +71,7 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
         )
         for edge_id, src, dst in raw_edges
     )
-    plans = tuple(_component(c, placement[c.name], port_ids, publishers, routes) for c in comps)
+    plans = tuple(_component(c, placement[c.name], publishers, routes) for c in comps)
     edges = _mark_inline(edges, plans, distributing)
     by_worker: dict[int, tuple[str, ...]] = {}
     for c in plans:
@@ -109,7 +104,6 @@ def _mark_inline(
 def _component(
     comp: Any,
     worker: int,
-    port_ids: dict[int, int],
     publishers: dict[int, list[int]],
     routes: dict[int, list[tuple[int, ...]]],
 ) -> ComponentPlan:
@@ -118,7 +112,6 @@ def _component(
         has_initial = port.initial is not NOT_SET
         inports.append(
             InPortPlan(
-                port_id=port_ids[id(port)],
                 name=port.name,
                 capacity=port.capacity,
                 batch_size=port.batch_size,
@@ -138,7 +131,6 @@ def _component(
         outports=outports,
         persists=tuple((p.name, p.factory, p.args, p.kwargs) for p in comp.persists),
         groups=resolve_groups(streaming, comp._firing),
-        params=tuple(comp._ports),
     )
 
 

@@ -18,7 +18,6 @@ class InPortPlan:
     ``has_initial``: a constant if there are no publishers, else a seed delivered first.
     """
 
-    port_id: int
     name: str
     capacity: int
     batch_size: int | None
@@ -43,7 +42,6 @@ class EdgePlan:
     src_port: str
     dst_component: str
     dst_port: str
-    dst_port_id: int
     src_worker: int
     dst_worker: int
     window: int
@@ -84,8 +82,6 @@ class ComponentPlan:
     outports: tuple[OutPortPlan, ...]
     persists: tuple[tuple[str, Any, tuple[Any, ...], dict[str, Any]], ...]
     groups: tuple[FiringGroup, ...]
-    # Parameter names of the runner in the order the user declared them.
-    params: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:

@@ -41,7 +41,6 @@ class Graph:
         object.__setattr__(self, "group_handles", {})
         object.__setattr__(self, "_exports", {})
         object.__setattr__(self, "_subgraphs", {})
-        object.__setattr__(self, "_collectors", [])
         object.__setattr__(self, "_run", None)
         object.__setattr__(self, "parent", None)
 
@@ -196,8 +195,6 @@ class Graph:
             report = coordinator.join()
         finally:
             object.__setattr__(self, "_run", None)
-        for collector in self._collectors:
-            collector._fill(report)
         return report
 
     def run(self, num_workers: int | None = None, **options: Any) -> Any:
