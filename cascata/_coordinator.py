@@ -47,6 +47,8 @@ class Coordinator:
         self.report: RunReport | None = None
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set once the supervisor has stopped every worker (see join()).
+        self._stopped = threading.Event()
         self._run_dir = ""
         self._stats: dict[int, Any] = {}
         self._started_at = 0.0
@@ -73,14 +75,15 @@ class Coordinator:
             go = control.encode(control.GO, peers={str(i): ep for i, ep in endpoints.items()})
             for i in range(self.n):
                 self.router.send_multipart([f"w{i}".encode(), go])
+            self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
+            self._thread.daemon = True
+            self._thread.start()
         except BaseException as exc:
-            self._shutdown(abort=True)
+            if self._thread is None:
+                self._shutdown(abort=True)
             if isinstance(exc, _Failure):
                 raise exc.error from None
             raise
-        self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
-        self._thread.daemon = True
-        self._thread.start()
 
     def _wait_ready(self) -> dict[int, str]:
         endpoints: dict[int, str] = {}
@@ -116,7 +119,10 @@ class Coordinator:
         except BaseException as exc:  # a bug here must still stop the workers
             self.error = exc
         finally:
-            self._shutdown(abort=self.error is not None or self._abort.is_set())
+            try:
+                self._shutdown(abort=self.error is not None or self._abort.is_set())
+            finally:
+                self._stopped.set()
 
     def _loop(self) -> None:
         self._done: set[int] = set()
@@ -271,13 +277,18 @@ class Coordinator:
     def join(self) -> RunReport:
         thread = self._thread
         assert thread is not None, "start() first"
+        # Wait on an Event, not Thread.join: before Python 3.13 a Ctrl-C interrupting join()
+        # marks the thread as finished (CPython issue 90882), so the second join returned at
+        # once and the interpreter exited before the workers were stopped and the run
+        # directory removed.
         try:
-            while thread.is_alive():
-                thread.join(0.1)
+            while not self._stopped.wait(0.1):
+                pass
         except KeyboardInterrupt:
             self._abort.set()
-            thread.join()
+            self._stopped.wait()
             raise
+        thread.join()
         if isinstance(self.error, KeyboardInterrupt):
             raise KeyboardInterrupt
         if self.error is not None:

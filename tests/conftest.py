@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 import threading
 import time
 
@@ -18,7 +19,7 @@ LEAK_GRACE = 5.0
 
 
 def _run_dirs() -> set[str]:
-    return set(glob.glob(f"/tmp/cascata-run-{os.getpid()}-*"))
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), f"cascata-run-{os.getpid()}-*")))
 
 
 @pytest.fixture(autouse=True)

@@ -188,3 +188,31 @@ def test_a_flood_of_log_lines_loses_none(capfd):
     g.run(num_workers=1)
     err = capfd.readouterr().err
     assert len(_lines(err, "INFO - f@Flood: flood ")) == 20000
+
+
+@component
+@inport("n", default=400)
+@outport("out")
+async def TalkAndSend(n, out):
+    for i in range(n):
+        log.info(f"talk {i}")
+        await out.send(i)
+
+
+@component
+@inport("x")
+async def TalkBack(x):
+    log.info(f"back {x}")
+
+
+def test_workers_that_log_while_the_coordinator_probes_always_finish(capfd):
+    # Regression: a control send could swallow the socket's edge-triggered readiness, leaving a
+    # worker deaf to PROBE and FINISH (the run then hung or the worker was SIGTERMed).
+    for _ in range(20):
+        g = Graph()
+        g.a = TalkAndSend
+        g.b = TalkBack
+        g.a.out >> g.b.x
+        g.run(num_workers=2)
+    err = capfd.readouterr().err
+    assert len(_lines(err, ": back ")) == 20 * 400

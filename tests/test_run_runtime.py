@@ -1,11 +1,13 @@
 """Runtime guarantees: bounded capacity, large items, ordering, clean stops."""
 
+import glob
 import hashlib
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -205,6 +207,10 @@ def _start_script(tmp_path, text):
     )
 
 
+def _run_dirs_of(pid):
+    return glob.glob(os.path.join(tempfile.gettempdir(), f"cascata-run-{pid}-*"))
+
+
 def _gone(pids):
     def check():
         for pid in pids:
@@ -230,6 +236,7 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path):
         assert proc.returncode != 0
         assert "KeyboardInterrupt" in err
         poll_for(_gone(workers), timeout=5)
+        assert not _run_dirs_of(proc.pid)
 
 
 @pytest.mark.timeout(30)
@@ -242,6 +249,7 @@ def test_workers_exit_by_themselves_when_the_caller_dies(tmp_path):
         proc.kill()
         proc.wait()
         poll_for(_gone(workers), timeout=5)
+        poll_for(lambda: not _run_dirs_of(proc.pid), timeout=5)
 
 
 def test_quick_start_runs_as_a_plain_script_without_main_guard():

@@ -12,8 +12,7 @@ _MAX_IPC_PATH = 107
 
 def make_run_dir() -> str:
     """A fresh directory only this user can enter (mode 0700) for a run's ipc sockets."""
-    base = "/tmp" if os.path.isdir("/tmp") else None
-    path = tempfile.mkdtemp(prefix=f"cascata-run-{os.getpid()}-", dir=base)
+    path = tempfile.mkdtemp(prefix=f"cascata-run-{os.getpid()}-")  # in TMPDIR, else /tmp
     os.chmod(path, 0o700)
     return path
 

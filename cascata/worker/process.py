@@ -23,6 +23,7 @@ from ..errors import CascataError, ComponentError, ProtocolError
 from ..log import use_forwarding
 from ..transport import control
 from ..transport.channel import Dispatcher, Link
+from ..transport.endpoints import remove_run_dir
 from .ports import (
     Activity,
     InlineAbort,
@@ -347,7 +348,11 @@ def _heartbeat(ctx: zmq.Context, endpoint: str, index: int, parent: int, stop: t
     try:
         while not stop.wait(HEARTBEAT_INTERVAL):
             if os.getppid() != parent:
-                os._exit(4)  # the caller died: nobody will collect our results
+                # The caller died: nobody will collect our results, nor remove the run's
+                # directory; the first worker to notice removes it, then all exit.
+                if endpoint.startswith("ipc://"):
+                    remove_run_dir(os.path.dirname(endpoint[len("ipc://") :]))
+                os._exit(4)
             sock.send(control.encode(control.HEARTBEAT, worker=index), flags=zmq.NOBLOCK)
     except zmq.ZMQError:
         pass
