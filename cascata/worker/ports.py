@@ -363,6 +363,7 @@ class OutputPort:
         self._turn = 0
         self.sent = 0
         self._only = routes[0][0] if len(routes) == 1 and len(routes[0]) == 1 else None
+        self._spread = routes[0] if len(routes) == 1 and len(routes[0]) > 1 else None
         self._accept: Any = None  # the inline consumer's acceptor when _only is inline
 
     def bind_inline(self) -> None:
@@ -382,6 +383,11 @@ class OutputPort:
         only = self._only
         if only is not None:
             return only.send(item, self._activity)
+        spread = self._spread
+        if spread is not None:  # one route into a group: a member with room takes it at once
+            writer = self._next_with_room(spread)
+            if writer is not None:
+                return writer.send(item, self._activity)
         return self._send_routes(item)
 
     async def _send_routes(self, item: Any) -> None:

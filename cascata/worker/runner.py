@@ -23,7 +23,7 @@ from .ports import (
 )
 
 # Seconds a component may run queued items back to back before it yields to the loop.
-FAIR_SLICE = 0.0003
+FAIR_SLICE = 0.0005
 # Inline firings between yields to the event loop, so a long inline chain stays cooperative.
 INLINE_YIELD_EVERY = 128
 
