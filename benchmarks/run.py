@@ -61,7 +61,7 @@ IMPLEMENTATIONS: dict[str, dict[str, Runner]] = {
 MODULES: dict[str, ModuleType] = {"raw": raw_zmq}
 
 # --------------------------------------------------------------------------------------------
-# CASCATA HOOK.  benchmarks/cascata_impl.py (written separately) exposes w1(n), w2(n), w3(n)
+# CASCATA HOOK.  benchmarks/cascata_impl.py exposes w1(n), w2(n), w3(n)
 # and w4() with the same workloads and result dicts as raw_zmq.py, and optionally prepare()
 # (called once, untimed, before the runs).  When the file exists it is imported (an import
 # error is reported, not swallowed) and registered for whichever of w1..w4 it defines.
