@@ -61,11 +61,12 @@ class Link:
         self._batch_bytes = batch_bytes
         self._queue: list[list[Any]] = []
         self._open: dict[int, _Batch] = {}
+        self._credits: dict[int, int] = {}
         self._scheduled = False
         self._since = 0.0
 
     def pending(self) -> bool:
-        return bool(self._open or self._queue)
+        return bool(self._open or self._queue or self._credits)
 
     def add_plain(self, edge: int, seq: int, item: Any) -> None:
         """Queue a plain value (see codec.is_plain); an edge's plain values travel packed."""
@@ -104,7 +105,8 @@ class Link:
         self._schedule()
 
     def add_credit(self, edge: int, n: int) -> None:
-        self._queue.append(wire.encode_credit(edge, n))
+        # Credit for one edge accumulates until the flush: one message however many returns.
+        self._credits[edge] = self._credits.get(edge, 0) + n
         self._schedule()
 
     def _seal(self, edge: int) -> None:
@@ -134,6 +136,10 @@ class Link:
         self._scheduled = False
         for edge in list(self._open):
             self._seal(edge)
+        if self._credits:
+            for edge, n in self._credits.items():
+                self._queue.append(wire.encode_credit(edge, n))
+            self._credits = {}
         queue, self._queue = self._queue, []
         for msg in queue:
             if msg[0] is True:
