@@ -1,7 +1,7 @@
 """Graph-time ports: what ``a.out >> b.inp``, ``b.k < 5`` and batching build.
 
 These objects only record wiring; nothing here moves data. The runtime counterparts live in
-``cascata.worker.ports``.
+``cascata.worker.inputs`` and ``cascata.worker.ports``.
 """
 
 from __future__ import annotations

@@ -24,16 +24,8 @@ from ..log import use_forwarding
 from ..transport import control
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
-from .ports import (
-    Activity,
-    InlineAbort,
-    InlineEdge,
-    InputChannel,
-    LocalEdge,
-    OutputPort,
-    RemoteEdge,
-    Tracker,
-)
+from .inputs import Activity, InputChannel, Tracker
+from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import ComponentRuntime
 
 # Seconds between heartbeats to the coordinator (sent from a thread, so a component that blocks

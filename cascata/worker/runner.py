@@ -11,16 +11,8 @@ from typing import Any
 from .._plan import ComponentPlan, FiringGroup
 from ..log import current_component
 from .firing import Batcher, Zip, is_source
-from .ports import (
-    DONE,
-    EMPTY,
-    END,
-    Activity,
-    InlineAbort,
-    InputChannel,
-    OutputPort,
-    PersistentValue,
-)
+from .inputs import DONE, EMPTY, END, Activity, InputChannel
+from .ports import InlineAbort, OutputPort, PersistentValue
 
 # Seconds a component may run queued items back to back before it yields to the loop.
 FAIR_SLICE = 0.0005

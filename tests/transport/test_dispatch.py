@@ -6,7 +6,7 @@ from cascata.errors import ProtocolError, SerializationError
 from cascata.transport import frames as wire
 from cascata.transport.channel import Dispatcher
 from cascata.transport.codec import dumps, dumps_packed
-from cascata.worker.ports import Tracker
+from cascata.worker.inputs import Tracker
 
 
 class FakeChannel:
