@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from cascata import component, inport, log, outport, persist
+from tests.components import Collect
 
 
 @component
@@ -33,13 +34,6 @@ async def Split(n, evens, odds, unused):
 async def Source(out, seen):
     seen.get().append("fired")
     await out.send(len(seen.get()))
-
-
-@component
-@inport("x")
-@persist("sink", lambda lst: lst)
-async def Collect(x, sink):
-    sink.get().append(x)
 
 
 @component

@@ -11,13 +11,7 @@ import pytest
 
 from cascata import DeadlockError, Graph, component, inport, outport
 from cascata._deadlock import MAX_CYCLES_REPORTED, find_issues
-
-
-@component
-@inport("x")
-@outport("out")
-async def Pass(x, out):
-    await out.send(x)
+from tests.components import Pass, Sink
 
 
 @component
@@ -32,18 +26,43 @@ async def Two(x, y, out):
 @inport("n", default=3)
 @outport("out")
 async def Source(n, out):
+    """tests.components.Source, but n has a default: left unset, it is no orphan."""
     for i in range(n):
         await out.send(i)
 
 
-@component
-@inport("x")
-async def Sink(x):
-    pass
-
-
 def _cycle(*names):
     return f"Cycle deadlock: components {sorted(names)!r} form a cycle with no default seed."
+
+
+def _pass_ring(*names):
+    """A graph of one Pass per name, each one's out wired into the next one's x, the last's into
+    the first's."""
+    g = Graph()
+    for name in names:
+        setattr(g, name, Pass)
+    for a, b in zip(names, names[1:] + names[:1], strict=True):
+        g.nodes[a].out >> g.nodes[b].x
+    return g
+
+
+def _source_into_two():
+    """src -> two.x; two.y left open."""
+    g = Graph()
+    g.src = Source
+    g.two = Two
+    g.src.out >> g.two.x
+    return g
+
+
+def _pass_into_sink():
+    """p -> s, with p.x exported as 'entry' and fed by nothing."""
+    g = Graph()
+    g.p = Pass
+    g.s = Sink
+    g.p.out >> g.s.x
+    g.export(g.p.x, "entry")
+    return g
 
 
 # -- cycles -------------------------------------------------------------------------------------
@@ -59,11 +78,7 @@ def test_unseeded_two_cycle_is_reported_with_sorted_names():
 
 
 def test_cycle_seeded_after_connecting_passes():
-    g = Graph()
-    g.a = Pass
-    g.b = Pass
-    g.a.out >> g.b.x
-    g.b.out >> g.a.x
+    g = _pass_ring("a", "b")
     g.a.x < 1
     assert find_issues(g) == []
     g.check_deadlocks()  # does not raise
@@ -80,9 +95,7 @@ def test_seed_set_before_connecting_is_cleared_so_the_cycle_is_reported():
 
 
 def test_unseeded_self_loop_is_a_cycle_of_one():
-    g = Graph()
-    g.loop = Pass
-    g.loop.out >> g.loop.x
+    g = _pass_ring("loop")
     assert find_issues(g) == [_cycle("loop")]
 
 
@@ -157,10 +170,7 @@ def test_densely_tangled_graph_reports_a_bounded_number_of_cycles():
 
 
 def test_inport_with_no_edge_and_no_value_is_an_orphan():
-    g = Graph()
-    g.src = Source
-    g.two = Two
-    g.src.out >> g.two.x
+    g = _source_into_two()
     assert find_issues(g) == ["Orphan port: 'two.y' has no producer and no default."]
 
 
@@ -174,30 +184,20 @@ def test_constant_ports_are_not_orphans():
 
 
 def test_clk_port_never_fed_is_a_trigger_deadlock():
-    g = Graph()
-    g.src = Source
-    g.two = Two
-    g.src.out >> g.two.x
+    g = _source_into_two()
     g.two.y < 1  # a constant, yet marked as a trigger: it would never fire the runner
     g.two.clk(g.two.y)
     assert find_issues(g) == ["Trigger deadlock: 'two.y' marked as clk/sync but never fed."]
 
 
 def test_sync_port_with_no_value_is_reported_once_as_a_trigger_deadlock():
-    g = Graph()
-    g.src = Source
-    g.two = Two
-    g.src.out >> g.two.x
+    g = _source_into_two()
     g.two.sync(g.two.x, g.two.y)
     assert find_issues(g) == ["Trigger deadlock: 'two.y' marked as clk/sync but never fed."]
 
 
 def test_exported_inport_without_upstream_is_an_export_deadlock():
-    g = Graph()
-    g.p = Pass
-    g.s = Sink
-    g.p.out >> g.s.x
-    g.export(g.p.x, "entry")
+    g = _pass_into_sink()
     assert find_issues(g) == ["Export deadlock: exported inport 'entry' has no upstream."]
 
 
@@ -222,11 +222,7 @@ def test_exported_group_port_without_upstream_is_reported_once():
 
 
 def test_subgraph_export_left_unfed_in_the_main_graph_is_an_orphan_there():
-    sub = Graph()
-    sub.p = Pass
-    sub.s = Sink
-    sub.p.out >> sub.s.x
-    sub.export(sub.p.x, "entry")
+    sub = _pass_into_sink()
     assert find_issues(sub) == ["Export deadlock: exported inport 'entry' has no upstream."]
     main = Graph()
     main.prep = sub
@@ -237,11 +233,7 @@ def test_subgraph_export_left_unfed_in_the_main_graph_is_an_orphan_there():
 
 
 def test_seeded_cycle_inside_a_subgraph_stays_seeded_in_the_copy():
-    sub = Graph()
-    sub.a = Pass
-    sub.b = Pass
-    sub.a.out >> sub.b.x
-    sub.b.out >> sub.a.x
+    sub = _pass_ring("a", "b")
     sub.a.x < 1
     main = Graph()
     main.one = sub
@@ -270,12 +262,8 @@ def test_issue_kinds_come_in_a_stable_order():
 
 
 def _broken_graph():
-    g = Graph()
-    g.a = Pass
-    g.b = Pass
+    g = _pass_ring("a", "b")
     g.t = Two
-    g.a.out >> g.b.x
-    g.b.out >> g.a.x
     g.b.out >> g.t.x
     return g
 

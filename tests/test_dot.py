@@ -6,16 +6,9 @@ import sys
 import pytest
 
 from cascata import Graph, component, inport, outport
+from tests.components import Sink, Source
 
 graphviz = pytest.importorskip("graphviz")
-
-
-@component
-@inport("n")
-@outport("out")
-async def Source(n, out):
-    for i in range(n):
-        await out.send(i)
 
 
 @component
@@ -24,13 +17,8 @@ async def Source(n, out):
 @outport("out")
 @outport("log")
 async def Add(x, k, out, log):
+    """tests.components.Add with a second outport (log), so that the drawing shows two."""
     await out.send(x + k)
-
-
-@component
-@inport("x")
-async def Sink(x):
-    pass
 
 
 def example_graph():

@@ -1,7 +1,6 @@
 """Component groups: naming, initialisation, wiring shapes, and no item lost or duplicated."""
 
 import asyncio
-import multiprocessing
 import uuid
 from collections import Counter
 
@@ -9,14 +8,7 @@ import pytest
 
 from cascata import Graph, GraphError, component, inport, outport, persist
 from cascata.port import NOT_SET
-
-
-@component
-@inport("n")
-@outport("out")
-async def Source(n, out):
-    for i in range(n):
-        await out.send(i)
+from tests.components import Collect, Source, run_collect
 
 
 @component
@@ -34,13 +26,6 @@ async def Echo(x, out):
     """Sends ``x`` ``x % 3`` times: members of a group send different amounts."""
     for _ in range(x % 3):
         await out.send(x)
-
-
-@component
-@inport("x")
-@persist("sink", lambda lst: lst)
-async def Collect(x, sink):
-    sink.get().append(x)
 
 
 # -- graph time ---------------------------------------------------------------------------------
@@ -233,17 +218,11 @@ WIRINGS = [
 @pytest.mark.parametrize("count", [0, 1, 7, 1000])
 @pytest.mark.parametrize("wiring", WIRINGS, ids=lambda w: w.__name__.strip("_"))
 def test_group_wiring_delivers_every_item_exactly_once(wiring, count, size):
-    with multiprocessing.Manager() as manager:
-        results = manager.list()
-        g = Graph()
-        g.src = Source
-        g.src.n < count
-        expected = wiring(g, size)
-        for comp in g.nodes.values():
-            if type(comp) is Collect:
-                comp.sink < results
-        g.run(num_workers=2)
-        assert Counter(results) == expected(count)
+    g = Graph()
+    g.src = Source
+    g.src.n < count
+    expected = wiring(g, size)
+    assert Counter(run_collect(g)) == expected(count)
 
 
 @component
@@ -255,23 +234,20 @@ async def Tag(x, out, me):
 
 
 def test_merge_from_a_group_keeps_each_members_order():
-    with multiprocessing.Manager() as manager:
-        results = manager.list()
-        g = Graph()
-        g.src = Source
-        g.ws = Tag * 3
-        g.c = Collect
-        g.src.n < 300
-        g.src.out >> g.ws.x
-        g.ws.out >> g.c.x
-        g.c.sink < results
-        g.run(num_workers=2)
-        by_member = {}
-        for tag, x in results:
-            by_member.setdefault(tag, []).append(x)
-        assert sorted(x for _, x in results) == list(range(300))
-        assert 1 <= len(by_member) <= 3
-        assert all(xs == sorted(xs) for xs in by_member.values())
+    g = Graph()
+    g.src = Source
+    g.ws = Tag * 3
+    g.c = Collect
+    g.src.n < 300
+    g.src.out >> g.ws.x
+    g.ws.out >> g.c.x
+    results = run_collect(g)
+    by_member = {}
+    for tag, x in results:
+        by_member.setdefault(tag, []).append(x)
+    assert sorted(x for _, x in results) == list(range(300))
+    assert 1 <= len(by_member) <= 3
+    assert all(xs == sorted(xs) for xs in by_member.values())
 
 
 
@@ -290,19 +266,15 @@ async def MaybeStall(x, stall, tag, sink, stalled):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_stalled_member_holds_up_nobody(workers):
-    with multiprocessing.Manager() as manager:
-        res = manager.list()
-        g = Graph()
-        g.src = Source
-        g.ws = MaybeStall * 2
-        g.src.n < 300
-        g.src.out >> g.ws.x
-        g.ws.sink < res
-        g.ws[0].stall < 1.0
-        g.ws[0].tag < "slow"
-        g.ws[1].tag < "fast"
-        g.run(workers)
-        counts = Counter(res)
-        assert counts["slow"] + counts["fast"] == 300
-        # the stalled member gets about what its buffer (and credit) holds, not half the items
-        assert counts["slow"] <= 10 + 32 + 2, counts
+    g = Graph()
+    g.src = Source
+    g.ws = MaybeStall * 2
+    g.src.n < 300
+    g.src.out >> g.ws.x
+    g.ws[0].stall < 1.0
+    g.ws[0].tag < "slow"
+    g.ws[1].tag < "fast"
+    counts = Counter(run_collect(g, workers))
+    assert counts["slow"] + counts["fast"] == 300
+    # the stalled member gets about what its buffer (and credit) holds, not half the items
+    assert counts["slow"] <= 10 + 32 + 2, counts

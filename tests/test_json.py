@@ -8,47 +8,9 @@ import random
 
 import pytest
 
-from cascata import Graph, GraphError, component, inport, outport, persist
+from cascata import Graph, GraphError, component, inport, outport
 from cascata.port import NOT_SET, OutPort
-
-
-@component
-@inport("n")
-@outport("out")
-async def Source(n, out):
-    for i in range(n):
-        await out.send(i)
-
-
-@component
-@inport("x")
-@inport("k", default=1)
-@outport("out")
-async def Add(x, k, out):
-    await out.send(x + k)
-
-
-@component
-@inport("x", capacity=4)
-@outport("out")
-async def Double(x, out):
-    await out.send(x * 2)
-
-
-@component
-@inport("x")
-@persist("sink", lambda lst: lst)
-async def Collect(x, sink):
-    sink.get().append(x)
-
-
-@component
-@inport("a")
-@inport("b")
-@outport("out")
-@persist("state", lambda start=0, step=1: [start, step])
-async def Mix(a, b, out, state):
-    await out.send((a, b))
+from tests.components import Add, Collect, Mix, Source, nested_subgraph, run_collect
 
 
 class Namespace:
@@ -59,14 +21,6 @@ class Namespace:
     @outport("out")
     async def Negate(x, out):
         await out.send(-x)
-
-
-def run_collect(graph, name="c"):
-    with multiprocessing.Manager() as manager:
-        results = manager.list()
-        getattr(graph, name).sink < results
-        graph.run(2)
-        return list(results)
 
 
 def inport_doc(capacity=10, initial=None, batch_size=None):
@@ -87,7 +41,7 @@ def test_document_of_a_small_graph():
     g.ws.out >> 2 >= g.c.x
     g.export(g.c.x, "results")
 
-    mod = __name__
+    mod = "tests.components"
     assert g.to_json() == {
         "nodes": {
             "src": {"module": mod, "class": "Source", "group": None,
@@ -107,19 +61,7 @@ def test_document_of_a_small_graph():
 
 def nested_graph():
     """main: src -> prep(pre -> inner(ws: Double x 3) -> post) -> c, with settings everywhere."""
-    inner = Graph()
-    inner.ws = Double * 3
-    inner.export(inner.ws.x, "inp")
-    inner.export(inner.ws.out, "out")
-    mid = Graph()
-    mid.pre = Add
-    mid.inner = inner
-    mid.post = Add
-    mid.pre.k < 1000
-    mid.pre.out >> mid.inner.inp
-    mid.inner.out >> mid.post.x
-    mid.export(mid.pre.x, "inp")
-    mid.export(mid.post.out, "out")
+    mid = nested_subgraph()
     mid.export(mid.inner.inp, "ws_in")
     main = Graph()
     main.src = Source
@@ -359,9 +301,9 @@ def _set(doc, path, value):
         (("subgraphs", "prep", "subgraphs", "inner", "group_handles", "ws", "inports", "x",
           "initial"), {"$bytes": "***"},
          r"inner'\]\.group_handles\['ws'\]\.inports\['x'\]\.initial\['\$bytes'\]: malformed"),
-        (("nodes", "run"), {"module": __name__, "class": "Add"},
+        (("nodes", "run"), {"module": "tests.components", "class": "Add"},
          r"nodes\['run'\]: 'run' is a Graph method"),
-        (("nodes", "a b"), {"module": __name__, "class": "Add"},
+        (("nodes", "a b"), {"module": "tests.components", "class": "Add"},
          r"nodes\['a b'\]: 'a b' is not a valid name"),
     ],
 )

@@ -17,14 +17,7 @@ from cascata import (
     outport,
 )
 from cascata.errors import DeadlockError
-
-
-@component
-@inport("n")
-@outport("out")
-async def Count(n, out):
-    for i in range(n):
-        await out.send(i)
+from tests.components import Count, Sink
 
 
 @component
@@ -34,12 +27,6 @@ async def Explode(x, out):
     if x == 3:
         raise ValueError(f"bad item {x}")
     await out.send(x)
-
-
-@component
-@inport("x")
-async def Drop(x):
-    pass
 
 
 @component
@@ -54,14 +41,18 @@ async def Die(x, when, how):
             os._exit(3)
 
 
-def _pipeline(n, middle):
+def _pipeline(n, middle=None, source=Count):
+    """src (``source``, n < ``n``) -> mid (``middle``; left out when None) -> sink."""
     g = Graph()
-    g.src = Count
-    g.mid = middle
-    g.sink = Drop
+    g.src = source
     g.src.n < n
-    g.src.out >> g.mid.x
-    g.mid.out >> g.sink.x
+    end = g.src.out
+    if middle is not None:
+        g.mid = middle
+        end >> g.mid.x
+        end = g.mid.out
+    g.sink = Sink
+    end >> g.sink.x
     return g
 
 
@@ -100,11 +91,7 @@ async def SendGenerator(n, out):
 
 
 def test_unserializable_item_raises_serialization_error_naming_component_port_and_type():
-    g = Graph()
-    g.src = SendGenerator
-    g.sink = Drop
-    g.src.n < 3
-    g.src.out >> g.sink.x
+    g = _pipeline(3, source=SendGenerator)
     with pytest.raises(SerializationError, match=r"src sent an item of type generator on port 'out'"):
         g.run(2)
 
@@ -117,11 +104,7 @@ async def Blob(n, out):
 
 
 def test_item_over_size_limit_raises_naming_limit():
-    g = Graph()
-    g.src = Blob
-    g.sink = Drop
-    g.src.n < 5000
-    g.src.out >> g.sink.x
+    g = _pipeline(5000, source=Blob)
     with pytest.raises(ItemTooLargeError, match=r"5\d{3} bytes, over max_item_bytes=1000"):
         g.run(2, max_item_bytes=1000)
 
@@ -204,11 +187,7 @@ def test_malformed_frame_from_a_raw_peer_fails_the_run_with_protocol_error():
 
     from cascata.errors import ProtocolError
 
-    g = Graph()
-    g.src = Slow
-    g.sink = Drop
-    g.src.n < 1000
-    g.src.out >> g.sink.x
+    g = _pipeline(1000, source=Slow)
     g.start(2)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)

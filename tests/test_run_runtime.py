@@ -17,6 +17,7 @@ import pytest
 
 from cascata import Graph, WorkerLostError, component, inport, outport, persist
 from cascata.worker.ports import SMALL_ITEM_SLACK
+from tests.components import Sink, Source
 from tests.helpers import poll_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,24 +140,10 @@ async def Stop(x, out):
     await out.send(x)
 
 
-@component
-@inport("x")
-async def Sink(x):
-    pass
-
-
-@component
-@inport("n")
-@outport("out")
-async def Src(n, out):
-    for i in range(n):
-        await out.send(i)
-
-
 @pytest.mark.timeout(30)
 def test_frozen_worker_raises_worker_lost_within_seconds():
     g = Graph()
-    g.src = Src
+    g.src = Source
     g.stop = Stop
     g.sink = Sink
     g.src.n < 100

@@ -4,47 +4,9 @@ import multiprocessing
 
 import pytest
 
-from cascata import Graph, GraphError, component, inport, outport, persist
+from cascata import Graph, GraphError
 from cascata.port import NOT_SET
-
-
-@component
-@inport("n")
-@outport("out")
-async def Source(n, out):
-    for i in range(n):
-        await out.send(i)
-
-
-@component
-@inport("x")
-@inport("k", default=1)
-@outport("out")
-async def Add(x, k, out):
-    await out.send(x + k)
-
-
-@component
-@inport("x", capacity=4)
-@outport("out")
-async def Double(x, out):
-    await out.send(x * 2)
-
-
-@component
-@inport("x")
-@persist("sink", lambda lst: lst)
-async def Collect(x, sink):
-    sink.get().append(x)
-
-
-@component
-@inport("a")
-@inport("b")
-@outport("out")
-@persist("state", lambda start=0, step=1: [start, step])
-async def Mix(a, b, out, state):
-    await out.send(a + b)
+from tests.components import Add, Collect, Double, Mix, Source, nested_subgraph
 
 
 def add_then_double():
@@ -223,19 +185,7 @@ def test_exported_group_ports_distribute_merge_and_initialise_all_members():
 
 
 def test_nested_subgraph_with_a_group_runs_inside_main():
-    inner = Graph()
-    inner.ws = Double * 3
-    inner.export(inner.ws.x, "inp")
-    inner.export(inner.ws.out, "out")
-    mid = Graph()
-    mid.pre = Add
-    mid.inner = inner
-    mid.post = Add
-    mid.pre.k < 1000
-    mid.pre.out >> mid.inner.inp
-    mid.inner.out >> mid.post.x
-    mid.export(mid.pre.x, "inp")
-    mid.export(mid.post.out, "out")
+    mid = nested_subgraph()
     main = Graph()
     main.src = Source
     main.prep = mid
