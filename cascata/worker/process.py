@@ -264,9 +264,8 @@ class Worker:
     async def run(self, ctx: zmq.Context) -> None:
         self._open_sockets(ctx)
         self._loop_thread = threading.get_ident()
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         use_forwarding(self._forward_log)
-        loop = asyncio.get_running_loop()
         self._finish = loop.create_future()
         try:
             dispatcher = self._build()
