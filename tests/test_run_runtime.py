@@ -17,6 +17,7 @@ import pytest
 
 from cascata import Graph, WorkerLostError, component, inport, outport, persist
 from cascata.worker.ports import SMALL_ITEM_SLACK
+from cascata.worker.process import LOCAL_SLACK
 from tests.components import Sink, Source
 from tests.helpers import poll_for
 
@@ -247,3 +248,30 @@ def test_quick_start_runs_as_a_plain_script_without_main_guard():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(i) for i in range(5, 15)]
+
+
+@pytest.mark.parametrize(("boxed", "bound"), [(True, 5 + 2), (False, 5 + LOCAL_SLACK + 2)])
+def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer(tmp_path, boxed, bound):
+    # two publishers, so no inline hand-over: items wait in the consumer's buffer
+    sent = multiprocessing.Value("i", 0)
+    total = multiprocessing.Value("q", 0)
+    gate = str(tmp_path / "open")
+    g = Graph()
+    g.a = CountingSource
+    g.b = CountingSource
+    g.sink = StalledSink
+    for src in (g.a, g.b):
+        src.n < 100
+        src.boxed < boxed
+        src.counter < sent
+        src.out >> g.sink.x
+    g.sink.gate < gate
+    g.sink.total < total
+    g.start(1)
+    try:
+        ahead = _stable(sent)
+        assert bound - 2 <= ahead <= bound, f"publishers ran {ahead} items ahead of capacity 5"
+    finally:
+        open(gate, "w").close()
+        g.join()
+    assert sent.value == 200 and total.value == 2 * sum(range(100))

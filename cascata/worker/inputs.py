@@ -137,9 +137,10 @@ class InputChannel:
     def add_remote_publisher(self, edge: EdgePlan, send_credit: Callable[[int, int], None]) -> None:
         self._credit[edge.edge_id] = _Credit(send_credit, edge.window, edge.slack)
 
-    async def put(self, edge: int, item: Any, activity: Activity) -> None:
-        """Append an item from a publisher in this worker, waiting while the buffer is full."""
-        while len(self._buffer) >= self.capacity and not self._draining and not self._forced:
+    async def put(self, edge: int, item: Any, activity: Activity, limit: int) -> None:
+        """Append an item from a publisher in this worker, waiting while ``limit`` items are
+        buffered (the capacity, plus a slack for plain values)."""
+        while len(self._buffer) >= limit and not self._draining and not self._forced:
             fut = asyncio.get_running_loop().create_future()
             self._room_waiters.append(fut)
             activity.set(WAIT_OUT, self)

@@ -40,15 +40,19 @@ SENT = _completed()
 class LocalEdge:
     """An edge to a channel in this worker: items are handed over in memory, not serialized."""
 
-    __slots__ = ("edge_id", "target", "sent")
+    __slots__ = ("edge_id", "target", "sent", "slack", "_limit")
 
-    def __init__(self, edge_id: int, target: InputChannel) -> None:
+    def __init__(self, edge_id: int, target: InputChannel, slack: int = 0) -> None:
         self.edge_id = edge_id
         self.target = target
         self.sent = 0
+        # Plain values may fill the buffer beyond capacity by ``slack`` (as on remote edges):
+        # fewer task switches between producer and consumer, little memory.
+        self.slack = slack
+        self._limit = target.capacity + slack
 
     def room(self) -> int:
-        return self.target.room()
+        return self._limit - len(self.target._buffer)
 
     @property
     def full_name(self) -> str:
@@ -60,10 +64,12 @@ class LocalEdge:
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         self.sent += 1
         target = self.target
-        if len(target._buffer) < target.capacity:
+        plain = type(item) in _NUMBERS or is_plain(item)
+        self._limit = limit = target.capacity + self.slack if plain else target.capacity
+        if len(target._buffer) < limit:
             target._append(self.edge_id, item)
             return SENT
-        return target.put(self.edge_id, item, activity)
+        return target.put(self.edge_id, item, activity, limit)
 
     def close(self) -> None:
         self.target.publisher_done(self.edge_id)

@@ -31,6 +31,9 @@ from .runner import ComponentRuntime
 # Seconds between heartbeats to the coordinator (sent from a thread, so a component that blocks
 # the event loop with long computation is not mistaken for a frozen worker).
 HEARTBEAT_INTERVAL = 0.25
+# Most plain values a publisher may buffer beyond capacity at a consumer in the same worker: a
+# few dozen saves task switches; more only delays the consumer's first turn.
+LOCAL_SLACK = 32
 # Messages handled per turn of the data reader before other tasks get the loop.
 READ_BATCH = 64
 # Milliseconds between reconnect attempts: the coordinator binds just after forking us.
@@ -113,7 +116,7 @@ class Worker:
                 writers[edge.edge_id] = InlineEdge(edge.edge_id, edge.dst_port)
             elif edge.dst_worker == me:
                 target = channels[(edge.dst_component, edge.dst_port)]
-                writers[edge.edge_id] = LocalEdge(edge.edge_id, target)
+                writers[edge.edge_id] = LocalEdge(edge.edge_id, target, min(edge.slack, LOCAL_SLACK))
             else:
                 writer = RemoteEdge(edge, self.links[edge.dst_worker], self.plan.settings.max_item_bytes)
                 writers[edge.edge_id] = outbound[edge.edge_id] = writer
