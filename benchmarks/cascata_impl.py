@@ -12,7 +12,6 @@ import multiprocessing
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -130,44 +129,12 @@ def build_w3(n: int, shared: Any) -> Any:
 GRAPHS = {"w1": build_w1, "w2": build_w2, "w3": build_w3}
 
 
-class _RssSampler:
-    """Samples the resident memory of this process's children (the workers) while a run lasts."""
-
-    def __init__(self, interval: float = 0.01) -> None:
-        import psutil
-
-        self._me = psutil.Process()
-        self._interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        import psutil
-
-        while not self._stop.wait(self._interval):
-            for child in self._me.children():
-                try:
-                    self.peak = max(self.peak, child.memory_info().rss)
-                except psutil.Error:
-                    pass
-
-    def __enter__(self) -> _RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def _measure(workload: str, n: int) -> dict[str, float]:
     """Run one workload in this process (called in the fresh interpreter)."""
     shared = multiprocessing.Array("d", 4, lock=False)  # t0, t1, sum, count
     graph = GRAPHS[workload](n, shared)
     started = time.perf_counter()
-    with _RssSampler() as rss:
-        graph.run()
+    graph.run()
     wall_s = time.perf_counter() - started
     expected = {
         "w1": (sum(range(n)) + 3 * n, n),
@@ -182,7 +149,8 @@ def _measure(workload: str, n: int) -> dict[str, float]:
         "items_per_s": n / (shared[1] - shared[0]),
         "stream_s": shared[1] - shared[0],
         "wall_s": wall_s,
-        "peak_rss_mb": max(rss.peak, own.ru_maxrss * 1024) / 2**20,
+        # ru_maxrss of RUSAGE_CHILDREN is the peak of the largest reaped child (a worker), in KiB
+        "peak_rss_mb": max(kids.ru_maxrss, own.ru_maxrss) / 1024,
         "cpu_s": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
     }
 
