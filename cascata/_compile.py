@@ -16,8 +16,9 @@ from .worker.firing import resolve_groups
 from .worker.ports import SMALL_ITEM_SLACK
 
 _OPTIONS = {"max_item_bytes"}
-# Plain items beyond the credit window a publisher may send to one member of a group.
-DISTRIBUTING_SLACK = 32
+# Plain items beyond the credit window a publisher may send to one member of a group: enough to
+# keep a remote member busy over a credit round trip, few enough that no member hoards work.
+DISTRIBUTING_SLACK = 96
 
 
 def available_cpus() -> int:
