@@ -50,9 +50,13 @@ async def StalledSink(x, gate, total):
     total.get().value += x[0] if isinstance(x, list) else x
 
 
-def _stable(value, settle=0.3, timeout=10.0):
-    """Wait until a shared counter stops changing for ``settle`` seconds; return it."""
+def _stable(value, least=0, settle=0.3, timeout=10.0):
+    """Wait until a shared counter reaches ``least`` and then stops changing for ``settle``
+    seconds; return it. (Waiting for ``least`` first keeps a slow machine's pause from passing
+    for the producer having stopped.)"""
     deadline = time.monotonic() + timeout
+    while value.value < least and time.monotonic() < deadline:
+        time.sleep(0.01)
     last, since = value.value, time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.02)
@@ -90,7 +94,7 @@ def test_producer_runs_at_most_capacity_ahead_of_a_stalled_consumer(
     g.src.out >> g.sink.x
     g.start(workers)
     try:
-        ahead = _stable(sent)
+        ahead = _stable(sent, least)
         # buffered + 1 in the consumer's hands + 1 send that completed into freed room
         assert ahead <= bound, f"producer ran {ahead} items ahead of a consumer with capacity 5"
         assert ahead >= least  # and it did run ahead, up to the bound
@@ -269,7 +273,7 @@ def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer
     g.sink.total < total
     g.start(1)
     try:
-        ahead = _stable(sent)
+        ahead = _stable(sent, bound - 2)
         assert bound - 2 <= ahead <= bound, f"publishers ran {ahead} items ahead of capacity 5"
     finally:
         open(gate, "w").close()
