@@ -271,12 +271,12 @@ def test_a_stalled_member_holds_up_nobody(workers):
     g = Graph()
     g.src = Source
     g.ws = MaybeStall * 2
-    g.src.n < 1000
+    g.src.n < 400
     g.src.out >> g.ws.x
-    g.ws[0].stall < 1.0
+    g.ws[0].stall < 2.0  # long enough for the fast member to finish the rest on a slow machine
     g.ws[0].tag < "slow"
     g.ws[1].tag < "fast"
     counts = Counter(run_collect(g, workers))
-    assert counts["slow"] + counts["fast"] == 1000
-    # the stalled member gets about what its buffer (and credit) holds, not half the items
+    assert counts["slow"] + counts["fast"] == 400
+    # the stalled member gets about what its buffer (and credit) holds, not half the items (200)
     assert counts["slow"] <= 10 + max(DISTRIBUTING_SLACK, LOCAL_SLACK) + 2, counts
