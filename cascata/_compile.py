@@ -51,7 +51,8 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
             route.append(edge_id)
         routes.setdefault(id(edge.src), []).append(tuple(route))
 
-    distributing = {e for route in (r for rs in routes.values() for r in rs) if len(route) > 1 for e in route}
+    # edges of routes into a component group (each item goes to one member)
+    distributing = {e for rs in routes.values() for r in rs if len(r) > 1 for e in r}
     groups = {c.name: c.group_name for c in comps if c.group_name is not None}
     pairs = [(src.component.name, dst.component.name) for _, src, dst in raw_edges]
     placement = assign([c.name for c in comps], pairs, workers, groups)

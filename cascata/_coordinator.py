@@ -18,11 +18,12 @@ import zmq
 
 from ._plan import Plan
 from ._report import RunReport
-from .errors import CascataError, DeadlockError, WorkerLostError
+from .errors import DeadlockError, WorkerLostError
 from .log import write_line
 from .transport import control
 from .transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
 from .worker import pool
+from .worker.inputs import WAIT_OUT
 from .worker.process import worker_main
 
 # Seconds a worker may take from fork to READY.
@@ -181,7 +182,7 @@ class Coordinator:
             status = pool.exit_status(pid)
             if status is None:
                 continue
-            cause, _ = pool.describe_status(status)
+            cause = pool.describe_status(status)
             self.pids[i] = -pid  # reaped; remember it only for messages
             if self.error is None:
                 self.error = WorkerLostError(
@@ -224,7 +225,7 @@ class Coordinator:
             return
         self._previous = None
         waits = [w for s in snaps for w in s["waits"]]
-        blocked = [w for w in waits if w[1] == "blocked sending"]
+        blocked = [w for w in waits if w[1] == WAIT_OUT]
         if blocked or self._ended_all:
             raise _Failure(DeadlockError(_describe_waits(waits)))
         self._ended_all = True
@@ -261,7 +262,7 @@ class Coordinator:
         for i, pid in self.pids.items():
             status = gone.get(pid)
             if status is not None and status != 0:
-                cause, _ = pool.describe_status(status)
+                cause = pool.describe_status(status)
                 self.error = WorkerLostError(
                     self._worker_name(i, pid), pid, f"{cause} while finishing",
                     self.plan.placement.get(i, ()),
@@ -308,11 +309,9 @@ class _Failure(Exception):
 def _describe_waits(waits: list[list[str]]) -> list[str]:
     lines = []
     for label, state, target in sorted(waits):
-        if state == "blocked sending":
+        if state == WAIT_OUT:
             lines.append(f"Runtime deadlock: {label} is blocked sending into {target} (full)")
         else:
             lines.append(f"Runtime deadlock: {label} waits for input on '{target}'")
     return lines
 
-
-__all__ = ["Coordinator", "CascataError"]

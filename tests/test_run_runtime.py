@@ -1,5 +1,6 @@
 """Runtime guarantees: bounded capacity, large items, ordering, clean stops."""
 
+import contextlib
 import glob
 import hashlib
 import multiprocessing
@@ -199,6 +200,28 @@ def _start_script(tmp_path, text):
     )
 
 
+@contextlib.contextmanager
+def _running_script(tmp_path, text):
+    """The script as a running process; killed on the way out whatever happened, so a failed
+    assertion never leaves the test waiting on a script that runs for minutes."""
+    proc = _start_script(tmp_path, text)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _workers_once_started(proc):
+    """Wait for the script's first item (it prints PID), then return its worker pids."""
+    line = proc.stdout.readline()
+    if not line.startswith("PID"):
+        proc.kill()
+        pytest.fail(f"the script did not start: {line}{proc.communicate()[1]}")
+    return [c.pid for c in psutil.Process(proc.pid).children()]
+
+
 def _run_dirs_of(pid):
     return glob.glob(os.path.join(tempfile.gettempdir(), f"cascata-run-{pid}-*"))
 
@@ -218,10 +241,8 @@ def _gone(pids):
 
 @pytest.mark.timeout(30)
 def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path):
-    with _start_script(tmp_path, SCRIPT_SLOW) as proc:
-        line = proc.stdout.readline()
-        assert line.startswith("PID"), line + proc.stderr.read()
-        workers = [c.pid for c in psutil.Process(proc.pid).children()]
+    with _running_script(tmp_path, SCRIPT_SLOW) as proc:
+        workers = _workers_once_started(proc)
         assert len(workers) == 2
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
@@ -233,10 +254,8 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path):
 
 @pytest.mark.timeout(30)
 def test_workers_exit_by_themselves_when_the_caller_dies(tmp_path):
-    with _start_script(tmp_path, SCRIPT_SLOW) as proc:
-        line = proc.stdout.readline()
-        assert line.startswith("PID"), line + proc.stderr.read()
-        workers = [c.pid for c in psutil.Process(proc.pid).children()]
+    with _running_script(tmp_path, SCRIPT_SLOW) as proc:
+        workers = _workers_once_started(proc)
         assert workers
         proc.kill()
         proc.wait()

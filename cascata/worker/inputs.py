@@ -30,7 +30,6 @@ EMPTY = object()  # poll() found nothing ready
 RUN = "running"
 WAIT_IN = "waiting for input"
 WAIT_OUT = "blocked sending"
-HANDOVER = "handing over"
 DONE = "done"
 
 
@@ -69,8 +68,6 @@ class Activity:
             return not self.on.readable()
         if self.state == WAIT_OUT:
             return self.on.room() <= 0
-        if self.state == HANDOVER:
-            return self.on.idle()
         return False
 
 

@@ -64,17 +64,17 @@ def exit_status(pid: int) -> int | None:
     return status if done else None
 
 
-def describe_status(status: int) -> tuple[str, int | None]:
-    """A readable cause of exit and the signal number, if a signal ended the process."""
+def describe_status(status: int) -> str:
+    """A readable cause of exit: the signal that ended the process, or its exit code."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         try:
             name = signal.Signals(sig).name
         except ValueError:
             name = f"signal {sig}"
-        return f"killed by signal {sig} ({name})", sig
+        return f"killed by signal {sig} ({name})"
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-    return f"exited with code {code}", None
+    return f"exited with code {code}"
 
 
 def wait_all(pids: Iterable[int], timeout: float) -> dict[int, int]:

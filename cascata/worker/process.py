@@ -11,7 +11,6 @@ import asyncio
 import os
 import pickle
 import threading
-import time
 import traceback
 from typing import Any
 
@@ -24,7 +23,7 @@ from ..log import use_forwarding
 from ..transport import control
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
-from .inputs import Activity, InputChannel, Tracker
+from .inputs import WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import ComponentRuntime
 
@@ -205,7 +204,7 @@ class Worker:
         waits = []
         for rt in self.runtimes:
             act = rt.activity
-            if act.state in ("waiting for input", "blocked sending"):
+            if act.state in (WAIT_IN, WAIT_OUT):
                 target = getattr(act.on, "full_name", None) or getattr(act.on, "label", "?")
                 waits.append([act.label, act.state, target])
         return {
@@ -377,4 +376,3 @@ def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, p
         beat.join(timeout=2 * HEARTBEAT_INTERVAL + 1)
         worker.close()
         ctx.term()
-        time.sleep(0)

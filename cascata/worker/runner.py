@@ -145,19 +145,18 @@ class ComponentRuntime:
         if len(group.ports) == 1:
             await self._single(group.ports[0], group.fires)
             return
-        readers = [(p, self.readers[p]) for p in group.ports]
         zipper = Zip(group.ports)
         while True:
-            for name, reader in readers:
-                value = await reader.next()
+            values = None
+            for name in zipper.missing():
+                value = await self.readers[name].next()
                 if value is END:
                     zipper.end(name)
                     return
                 values = zipper.offer(name, value)
-            if values is not None:
-                self.values.update(zip(group.ports, values, strict=True))
-                if group.fires:
-                    await self._fire_locked()
+            self.values.update(zip(group.ports, values, strict=True))
+            if group.fires:
+                await self._fire_locked()
 
     async def _single(self, name: str, fires: bool) -> None:
         reader = self.readers[name]
