@@ -12,12 +12,39 @@ import logging
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
+from types import CodeType, FrameType
 from typing import Any
 
-# (instance name, class name) of the component whose code is running in this task.
+# (instance name, class name) of the component whose task this is (set once per task).
 current_component: ContextVar[tuple[str, str] | None] = ContextVar(
     "cascata_current_component", default=None
 )
+
+# Code objects of functions that fire a component inside another one's task (the worker's
+# inline hand-over), with how to read the component from such a frame. Setting the context
+# variable on every inline firing would cost more than the firing itself; a log call is rare,
+# so it walks the stack instead.
+_FRAME_OWNERS: dict[CodeType, Callable[[FrameType], tuple[str, str]]] = {}
+
+
+def register_frame_owner(code: CodeType, owner: Callable[[FrameType], tuple[str, str]]) -> None:
+    """Frames running ``code`` belong to the component ``owner(frame)`` returns."""
+    _FRAME_OWNERS[code] = owner
+
+
+def running_component() -> tuple[str, str] | None:
+    """The component whose code called this: the innermost inline firing on the stack, else
+    the one whose task this is, else None (outside components, or in a thread of the user's).
+
+    A task the user creates inside an inline consumer is credited to its task's component."""
+    frame: FrameType | None = sys._getframe(1)
+    owners = _FRAME_OWNERS
+    while frame is not None:
+        owner = owners.get(frame.f_code)
+        if owner is not None:
+            return owner(frame)
+        frame = frame.f_back
+    return current_component.get()
 
 _RESET = "\033[0m"
 _LEVEL_COLOURS = {
@@ -75,7 +102,7 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            component = getattr(record, "cascata_component", None) or current_component.get()
+            component = getattr(record, "cascata_component", None) or running_component()
             write_line(record.levelname, component, _full_message(record))
         except Exception:
             self.handleError(record)
@@ -90,7 +117,7 @@ class ForwardHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            component = current_component.get()
+            component = running_component()
             self._send(record.levelname, list(component) if component else None, _full_message(record))
         except Exception:
             self.handleError(record)

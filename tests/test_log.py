@@ -58,6 +58,15 @@ async def Echo(x):
     log.info(f"echo {x}")
 
 
+@component
+@inport("x")
+@outport("out")
+async def Relay(x, out):
+    log.info(f"before {x}")
+    await out.send(x)
+    log.info(f"after {x}")
+
+
 def _lines(err, marker):
     return [line for line in err.splitlines() if marker in line]
 
@@ -112,6 +121,34 @@ def test_lines_from_each_worker_keep_their_order(capfd):
     err = capfd.readouterr().err
     assert _lines(err, "talk@Chatty") == [f"INFO - talk@Chatty: chatty {i}" for i in range(300)]
     assert _lines(err, "echo@Echo") == [f"INFO - echo@Echo: echo {i}" for i in range(300)]
+
+
+def test_lines_from_an_inline_chain_name_the_component_that_logged(capfd):
+    # One worker: each relay and the echo run inside their publisher's send, and the tag must
+    # still name the innermost component, and the publisher again once its send returns.
+    g = Graph()
+    g.talk = Chatty
+    g.r1 = Relay
+    g.r2 = Relay
+    g.echo = Echo
+    g.talk.n < 3
+    g.talk.out >> g.r1.x
+    g.r1.out >> g.r2.x
+    g.r2.out >> g.echo.x
+    report = g.run(num_workers=1)
+    assert report.components["r2"].firings == 3
+    lines = _lines(capfd.readouterr().err, "INFO")
+    expected = []
+    for i in range(3):
+        expected += [
+            f"INFO - talk@Chatty: chatty {i}",
+            f"INFO - r1@Relay: before {i}",
+            f"INFO - r2@Relay: before {i}",
+            f"INFO - echo@Echo: echo {i}",
+            f"INFO - r2@Relay: after {i}",
+            f"INFO - r1@Relay: after {i}",
+        ]
+    assert lines == expected
 
 
 def test_lines_outside_components_are_tagged_cascata(capfd):

@@ -118,25 +118,29 @@ class OutputPort:
         self._routes = routes
         self._activity = activity
         self._turn = 0
-        self.sent = 0
+        self._sent = 0
         self._only = routes[0][0] if len(routes) == 1 and len(routes[0]) == 1 else None
         self._spread = routes[0] if len(routes) == 1 and len(routes[0]) > 1 else None
-        self._accept: Any = None  # the inline consumer's acceptor when _only is inline
 
     def bind_inline(self) -> None:
-        """Call once inline edges are connected: take the shortest path to an inline consumer."""
+        """Call once inline edges are connected: a port whose only edge is inline sends by
+        calling the consumer's acceptor directly (an instance attribute shadowing ``send``)."""
         if isinstance(self._only, InlineEdge):
-            self._accept = self._only.accept
+            self.send = self._only.accept  # type: ignore[method-assign]
+
+    @property
+    def sent(self) -> int:
+        """Items sent on this port (through an inline edge: items its consumer received)."""
+        if isinstance(self._only, InlineEdge) and self._only.accept is not None:
+            return self._sent + self._only.target.channels[self._only.port].received
+        return self._sent
 
     def __repr__(self) -> str:
         return f"<OutputPort {self._activity.label}.{self.name}>"
 
     def send(self, item: Any) -> Awaitable[None]:
         """Send ``item`` downstream; await the result (it waits while receivers are full)."""
-        self.sent += 1
-        accept = self._accept
-        if accept is not None:
-            return accept(item)
+        self._sent += 1
         only = self._only
         if only is not None:
             return only.send(item, self._activity)
