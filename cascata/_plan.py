@@ -94,7 +94,7 @@ class Settings:
 
     max_item_bytes: int
     # Send buffered small items when this many are pending on one link.
-    batch_items: int = 256
+    batch_items: int = 1024
     # ... or when this many payload bytes are pending.
     batch_bytes: int = 1 << 20
 

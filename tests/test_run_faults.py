@@ -17,6 +17,7 @@ from cascata import (
     outport,
 )
 from cascata.errors import DeadlockError
+from cascata.worker.ports import SMALL_ITEM_SLACK
 from tests.components import Count, Sink
 
 
@@ -130,7 +131,7 @@ def test_runtime_deadlock_is_reported_naming_who_waits_on_what():
     g.src = Count
     g.hoard = Hoard
     g.pair = Pair
-    g.src.n < 2000  # more than capacity plus the small-item slack of a remote link
+    g.src.n < 2 * SMALL_ITEM_SLACK  # more than capacity plus the small-item slack of a link
     g.src.out >> g.pair.p
     g.src.out >>= g.hoard.x
     g.hoard.out >> g.pair.q

@@ -22,8 +22,9 @@ from . import frames as wire
 from .codec import dumps_packed, loads, loads_packed
 
 # Seconds a flush may wait for the loop to become idle before it sends anyway: long enough to
-# gather a burst, short enough that a busy worker never starves its peers.
-_MAX_DELAY = 0.0005
+# gather a burst (every message wakes threads in both processes, which costs the sender and
+# receiver far more than the bytes), short enough that a busy worker never starves its peers.
+_MAX_DELAY = 0.002
 
 
 class _Batch:

@@ -78,8 +78,9 @@ def loads(body: bytes | memoryview, buffers: list[memoryview] | tuple = ()) -> A
 # them in flight cost little memory (see PLAIN_MAX_LEN).
 _SCALARS = frozenset({int, float, bool, type(None), complex})
 _SIZED = frozenset({str, bytes})
-# Longest str/bytes that counts as plain, so the small-item slack stays small in bytes too.
-PLAIN_MAX_LEN = 1024
+# Most characters or bytes a plain value holds (a str, bytes, or all of a tuple's together), so
+# the small-item slack stays small in bytes too: 4096 plain items in flight hold about 1 MiB.
+PLAIN_MAX_LEN = 256
 _PLAIN_TUPLE_MAX = 8
 
 
@@ -92,9 +93,14 @@ def is_plain(item: Any) -> bool:
     if t in _SIZED:
         return len(item) <= PLAIN_MAX_LEN
     if t is tuple and len(item) <= _PLAIN_TUPLE_MAX:
-        return all(
-            type(v) in _SCALARS or (type(v) in _SIZED and len(v) <= PLAIN_MAX_LEN) for v in item
-        )
+        size = 0
+        for v in item:
+            tv = type(v)
+            if tv in _SIZED:
+                size += len(v)
+            elif tv not in _SCALARS:
+                return False
+        return size <= PLAIN_MAX_LEN
     return False
 
 

@@ -62,8 +62,9 @@ def test_serialization_error_survives_pickling():
 @pytest.mark.parametrize(
     ("item", "plain"),
     [
-        (1, True), (1.5, True), (None, True), (True, True), ("s" * 1024, True), (b"b", True),
-        ((1, "a", None), True), ("s" * 1025, False), ((1, [2]), False), ([1], False),
+        (1, True), (1.5, True), (None, True), (True, True), ("s" * 256, True), (b"b", True),
+        ((1, "a", None), True), ("s" * 257, False), ((1, [2]), False), ([1], False),
+        (("s" * 128, b"b" * 128), True), (("s" * 128, b"b" * 129), False),
         (tuple(range(9)), False), (np.int64(3), False), (Point(1, 2), False),
     ],
 )
