@@ -124,16 +124,23 @@ class OutputPort:
         self._spread = routes[0] if len(routes) == 1 and len(routes[0]) > 1 else None
 
     def bind_inline(self) -> None:
-        """Call once inline edges are connected: a port whose only edge is inline sends by
-        calling the consumer's acceptor directly (an instance attribute shadowing ``send``)."""
-        if isinstance(self._only, InlineEdge):
-            self.send = self._only.accept  # type: ignore[method-assign]
+        """Call once inline edges are connected: a port with one edge, inline or remote, sends
+        through that edge's own function (an instance attribute shadowing ``send``), one call
+        less per item."""
+        only = self._only
+        if isinstance(only, InlineEdge):
+            self.send = only.accept  # type: ignore[method-assign]
+        elif isinstance(only, RemoteEdge):
+            self.send = only.sender(self)  # type: ignore[method-assign]
 
     @property
     def sent(self) -> int:
-        """Items sent on this port (through an inline edge: items its consumer received)."""
-        if isinstance(self._only, InlineEdge) and self._only.accept is not None:
-            return self._sent + self._only.target.channels[self._only.port].received
+        """Items sent on this port (counted by the edge when ``send`` is bound to it)."""
+        only = self._only
+        if isinstance(only, InlineEdge) and only.accept is not None:
+            return self._sent + only.target.channels[only.port].received
+        if isinstance(only, RemoteEdge):
+            return only.seq
         return self._sent
 
     def __repr__(self) -> str:
@@ -272,6 +279,25 @@ class RemoteEdge:
         else:
             self._limit = self.window
         return self._send_later(item, plain, activity)
+
+    def sender(self, port: OutputPort) -> Callable[[Any], Awaitable[None]]:
+        """``port.send`` when this is the port's only edge: plain values with credit to spare
+        go straight onto the link; anything else takes ``send``."""
+        add_plain = self.link.add_plain
+        edge_id = self.edge_id
+        limit = self.window + self.slack
+        numbers = _NUMBERS
+
+        def send(item: Any) -> Awaitable[None]:
+            if (type(item) in numbers or is_plain(item)) and self.outstanding < limit:
+                self._limit = limit
+                add_plain(edge_id, self.seq, item)
+                self.seq += 1
+                self.outstanding += 1
+                return SENT
+            return self.send(item, port._activity)
+
+        return send
 
     async def _send_later(self, item: Any, plain: bool, activity: Activity) -> None:
         while self.outstanding >= self._limit:

@@ -171,22 +171,35 @@ class ComponentRuntime:
 
     async def _single(self, name: str, fires: bool) -> None:
         reader = self.readers[name]
-        channel = reader.channel
-        values = self.values
-        runner = self.plan.runner
-        plain = reader.batched is False and self._lock is None and fires
-        clock = time.monotonic
-        since = clock()
+        if reader.batched is False and self._lock is None and fires:
+            await self._plain(name, reader)
+            return
         while True:
-            value = channel.poll() if plain else EMPTY
-            if value is EMPTY:
-                value = await reader.next()
-                since = clock()
+            value = await reader.next()
             if value is END:
                 return
-            values[name] = value
-            if plain:
-                self._firings += 1
+            self.values[name] = value
+            if fires:
+                await self._fire_locked()
+
+    async def _plain(self, name: str, reader: PortReader) -> None:
+        """Fire on every item of one port: the hot loop of a consumer that is not inline."""
+        poll = reader.channel.poll
+        values = self.values
+        runner = self.plan.runner
+        clock = time.monotonic
+        since = clock()
+        fired = 0
+        try:
+            while True:
+                value = poll()
+                if value is EMPTY:
+                    value = await reader.next()
+                    if value is END:
+                        return
+                    since = clock()
+                values[name] = value
+                fired += 1
                 await runner(**values)
                 # Items queued here would otherwise be run back to back without yielding: give
                 # the rest of the worker (other components, the socket reader) a turn now and
@@ -194,8 +207,8 @@ class ComponentRuntime:
                 if clock() - since > FAIR_SLICE:
                     await asyncio.sleep(0)
                     since = clock()
-            elif fires:
-                await self._fire_locked()
+        finally:
+            self._firings += fired
 
     async def _fire_locked(self) -> None:
         if self._lock is None:
