@@ -155,6 +155,17 @@ def _measure(workload: str, n: int) -> dict[str, float]:
     }
 
 
+def prepare() -> None:
+    """Byte-compile the cascata package, as pip does when it installs a package: the fresh
+    interpreters of W1-W4 then load bytecode, like pyzmq's on the raw side, even under an
+    editable install with PYTHONDONTWRITEBYTECODE set (it is on these machines)."""
+    import compileall
+
+    import cascata
+
+    compileall.compile_dir(str(Path(cascata.__file__).parent), quiet=1)
+
+
 def _isolated(workload: str, n: int) -> dict[str, float]:
     cmd = [sys.executable, str(Path(__file__).resolve()), workload, "--n", str(n)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
