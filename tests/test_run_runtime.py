@@ -19,7 +19,7 @@ import pytest
 from cascata import Graph, WorkerLostError, component, inport, outport, persist
 from cascata.worker.ports import SMALL_ITEM_SLACK
 from cascata.worker.process import LOCAL_SLACK
-from tests.components import Sink, Source
+from tests.components import Pass, Sink, Source
 from tests.helpers import poll_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -298,3 +298,26 @@ def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer
         open(gate, "w").close()
         g.join()
     assert sent.value == 200 and total.value == 2 * sum(range(100))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_the_report_counts_firings_and_items_whether_handed_over_inline_or_sent(workers):
+    # One worker: every edge inline. Two: src and a | b and sink, one remote edge. Four: all
+    # remote. The counts must not depend on which path an item took.
+    n = 300
+    g = Graph()
+    g.src = Source
+    g.a = Pass
+    g.b = Pass
+    g.sink = Sink
+    g.src.n < n
+    g.src.out >> g.a.x
+    g.a.out >> g.b.x
+    g.b.out >> g.sink.x
+    report = g.run(num_workers=workers)
+    stats = report.components
+    assert (stats["src"].firings, stats["src"].items_out) == (1, n)
+    for name in ("a", "b"):
+        assert (stats[name].firings, stats[name].items_in, stats[name].items_out) == (n, n, n)
+    assert (stats["sink"].firings, stats["sink"].items_in, stats["sink"].items_out) == (n, n, 0)
+    assert {s.discarded for s in stats.values()} == {0}
