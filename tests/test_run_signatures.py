@@ -5,6 +5,8 @@ where the signature allows it; these runners cover the shapes that take each pat
 (one worker) and from a consumer's own loop (a worker per component).
 """
 
+import functools
+
 import pytest
 
 from cascata import Graph, component, inport, outport, persist
@@ -57,7 +59,25 @@ async def WithDefault(x, out, scale=3):
     await out.send(x * scale)
 
 
-@pytest.mark.parametrize("workers", [1, 8])
+def keywords_only(func):
+    """A decorator whose wrapper takes keywords only, and says it has func's signature."""
+
+    @functools.wraps(func)
+    async def wrapper(**kwargs):
+        await func(**kwargs)
+
+    return wrapper
+
+
+@component
+@inport("x")
+@outport("out")
+@keywords_only
+async def Wrapped(x, out):
+    await out.send(x // 3)
+
+
+@pytest.mark.parametrize("workers", [1, 9])
 def test_every_signature_shape_gets_its_arguments_in_place(workers):
     g = Graph()
     g.src = Source
@@ -67,6 +87,7 @@ def test_every_signature_shape_gets_its_arguments_in_place(workers):
     g.kwonly = KwOnly
     g.varkw = VarKw
     g.default = WithDefault
+    g.wrapped = Wrapped
     g.sink = Collect
     g.src.n < 50
     g.src.out >> g.reorder.x
@@ -75,6 +96,7 @@ def test_every_signature_shape_gets_its_arguments_in_place(workers):
     g.four.out >> g.kwonly.x
     g.kwonly.out >> g.varkw.x
     g.varkw.out >> g.default.x
-    g.default.out >> g.sink.x
+    g.default.out >> g.wrapped.x
+    g.wrapped.out >> g.sink.x
     got = run_collect(g, num_workers=workers)
-    assert got == [-(((i + 1) * 10 - 2) + 1000) * 3 for i in range(50)]
+    assert got == [-(((i + 1) * 10 - 2) + 1000) for i in range(50)]

@@ -142,23 +142,16 @@ class ComponentRuntime:
         ``**kwargs``, and in a pipeline of cheap stages that call is most of the cost."""
         runner = self.plan.runner
         values = self.values
-        try:
-            params = inspect.signature(runner).parameters
-        except (TypeError, ValueError):
-            params = None
-        if (
-            params is None
-            or set(params) != set(values)
-            or any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params.values())
-        ):
+        names = _positional_names(runner)
+        if names is None or set(names) != set(values):
 
             def by_name(item: Any) -> Awaitable[None]:
                 values[port] = item
                 return runner(**values)
 
             return by_name
-        fixed = [values[n] for n in params]
-        at = list(params).index(port)
+        fixed = [values[n] for n in names]
+        at = names.index(port)
         if len(fixed) == 1:
             return runner
         if len(fixed) == 2:
@@ -260,6 +253,19 @@ class ComponentRuntime:
     async def _fire(self) -> None:
         self._firings += 1
         await self.plan.runner(**self.values)
+
+
+def _positional_names(func: Any) -> list[str] | None:
+    """The parameter names of ``func`` if it takes exactly those, all positionally, else None.
+
+    Read from the code object, not inspect.signature: a decorator's ``__wrapped__`` would
+    describe the wrapped function, and the wrapper may accept keywords only."""
+    code = getattr(func, "__code__", None)
+    if code is None or code.co_kwonlyargcount or code.co_posonlyargcount:
+        return None
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+        return None
+    return list(code.co_varnames[: code.co_argcount])
 
 
 def _inline_owner(frame: Any) -> tuple[str, str]:
