@@ -1,0 +1,92 @@
+"""RemoteEdge's credit: the window always, the slack only for small items (no sockets here)."""
+
+import asyncio
+
+import pytest
+
+from cascata._plan import EdgePlan
+from cascata.worker import ports
+from cascata.worker.inputs import Activity, Tracker
+from cascata.worker.ports import SENT, RemoteEdge
+
+
+class FakeLink:
+    """Records what the edge puts on its link."""
+
+    def __init__(self):
+        self.sent = []
+
+    def add_plain(self, edge, seq, item):
+        self.sent.append((seq, "plain"))
+
+    def add_item(self, edge, seq, body, buffers):
+        self.sent.append((seq, len(body)))
+
+    def add_eos(self, edge, total):
+        self.sent.append(("eos", total))
+
+
+def _edge(monkeypatch, window=2, slack=3, budget=1000):
+    monkeypatch.setattr(ports, "SLACK_BYTES", budget)
+    plan = EdgePlan(0, "a", "out", "b", "x", 0, 1, window, slack)
+    link = FakeLink()
+    return RemoteEdge(plan, link, 1 << 30), link
+
+
+def _try(edge, item):
+    """True if the send went out at once; a send that would wait is abandoned."""
+    result = edge.send(item, Activity("a@A", Tracker()))
+    if result is SENT:
+        return True
+    result.close()  # the coroutine that would wait for credit
+    return False
+
+
+def test_plain_values_use_window_and_slack_by_count(monkeypatch):
+    edge, link = _edge(monkeypatch)
+    assert [_try(edge, i) for i in range(6)] == [True] * 5 + [False]
+    assert edge.room() == 0 and edge.inflight_bytes == 0
+
+
+def test_small_records_use_the_slack_while_the_bytes_in_flight_stay_under_budget(monkeypatch):
+    edge, link = _edge(monkeypatch, budget=10_000)
+    assert [_try(edge, {"i": i}) for i in range(6)] == [True] * 5 + [False]
+    assert 0 < edge.inflight_bytes < 10_000
+
+
+def test_large_items_stop_at_the_window(monkeypatch):
+    edge, link = _edge(monkeypatch, budget=1000)
+    big = b"x" * 600
+    # two fit the window whatever their size; a third would push the bytes over the budget
+    assert [_try(edge, (i, big)) for i in range(3)] == [True, True, False]
+    assert edge.room() == 0
+
+
+def test_credit_retires_the_oldest_items_bytes(monkeypatch):
+    edge, link = _edge(monkeypatch, budget=2000)
+    big = b"x" * 600
+    assert _try(edge, (0, big)) and _try(edge, 1) and _try(edge, (2, big))
+    held = edge.inflight_bytes
+    assert held > 1200
+    edge.add_credit(1)  # the consumer took item 0 (600 bytes)
+    assert 600 <= edge.inflight_bytes <= held - 600
+    edge.add_credit(2)  # items 1 (plain) and 2
+    assert edge.inflight_bytes == 0 and edge.outstanding == 0
+
+
+@pytest.mark.timeout(10)
+def test_a_blocked_send_reports_no_room_until_credit_makes_its_item_fit(monkeypatch):
+    edge, link = _edge(monkeypatch, window=1, slack=3, budget=1000)
+    big = b"x" * 700
+
+    async def scenario():
+        activity = Activity("a@A", Tracker())
+        assert edge.send((0, big), activity) is SENT  # the window
+        task = asyncio.ensure_future(edge.send((1, big), activity))
+        await asyncio.sleep(0)
+        assert not task.done() and edge.room() == 0 and activity.idle()
+        edge.add_credit(1)
+        await asyncio.wait_for(task, 1)
+        return [seq for seq, _ in link.sent]
+
+    assert asyncio.run(scenario()) == [0, 1]
