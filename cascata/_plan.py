@@ -45,7 +45,8 @@ class EdgePlan:
     src_worker: int
     dst_worker: int
     window: int
-    # Extra items beyond ``window`` a remote publisher may send when they are plain values.
+    # Extra items beyond ``window`` a remote publisher may send while they are small (see
+    # worker.ports.RemoteEdge).
     slack: int = 0
     # Same worker, and the consumer fires on this port alone with no other publisher: the
     # publisher's send runs the consumer's runner directly (no buffer, no task switch).

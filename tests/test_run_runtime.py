@@ -27,12 +27,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @component
 @inport("n")
-@inport("boxed", default=False)
+@inport("kind", default="plain")
 @outport("out")
 @persist("counter", lambda v: v)
-async def CountingSource(n, boxed, out, counter):
+async def CountingSource(n, kind, out, counter):
     for i in range(n):
-        await out.send([i] if boxed else i)
+        if kind == "plain":
+            await out.send(i)
+        elif kind == "small":  # not a plain value, but a few bytes serialized
+            await out.send([i])
+        else:  # 300 KB serialized: five of them are over the slack's byte budget
+            await out.send((i, bytes(300_000)))
         with counter.get().get_lock():
             counter.get().value += 1
 
@@ -48,7 +53,7 @@ def _is_open(path):
 async def StalledSink(x, gate, total):
     while not _is_open(gate.get()):
         await __import__("asyncio").sleep(0.01)
-    total.get().value += x[0] if isinstance(x, list) else x
+    total.get().value += x[0] if isinstance(x, (list, tuple)) else x
 
 
 def _stable(value, least=0, settle=0.3, timeout=10.0):
@@ -70,15 +75,16 @@ def _stable(value, least=0, settle=0.3, timeout=10.0):
 
 
 @pytest.mark.parametrize(
-    ("workers", "boxed", "least", "bound"),
+    ("workers", "kind", "least", "bound"),
     [
-        (1, False, 0, 5 + 2),  # same worker: handed over inline, nothing buffered
-        (2, True, 5, 5 + 2),  # other worker, non-plain items: exactly the capacity
-        (2, False, 5 + SMALL_ITEM_SLACK, 5 + SMALL_ITEM_SLACK + 2),  # plain values: the slack
+        (1, "plain", 0, 5 + 2),  # same worker: handed over inline, nothing buffered
+        (2, "large", 5, 5 + 2),  # other worker, large items: exactly the capacity
+        (2, "small", 5 + SMALL_ITEM_SLACK, 5 + SMALL_ITEM_SLACK + 2),  # small items: the slack
+        (2, "plain", 5 + SMALL_ITEM_SLACK, 5 + SMALL_ITEM_SLACK + 2),  # plain values: the slack
     ],
 )
 def test_producer_runs_at_most_capacity_ahead_of_a_stalled_consumer(
-    tmp_path, workers, boxed, least, bound
+    tmp_path, workers, kind, least, bound
 ):
     n = SMALL_ITEM_SLACK + 3000  # more than the producer may run ahead in every case
     sent = multiprocessing.Value("i", 0)
@@ -88,7 +94,7 @@ def test_producer_runs_at_most_capacity_ahead_of_a_stalled_consumer(
     g.src = CountingSource
     g.sink = StalledSink
     g.src.n < n
-    g.src.boxed < boxed
+    g.src.kind < kind
     g.src.counter < sent
     g.sink.gate < gate
     g.sink.total < total
@@ -273,8 +279,8 @@ def test_quick_start_runs_as_a_plain_script_without_main_guard():
     assert out.stdout.split() == [str(i) for i in range(5, 15)]
 
 
-@pytest.mark.parametrize(("boxed", "bound"), [(True, 5 + 2), (False, 5 + LOCAL_SLACK + 2)])
-def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer(tmp_path, boxed, bound):
+@pytest.mark.parametrize(("kind", "bound"), [("small", 5 + 2), ("plain", 5 + LOCAL_SLACK + 2)])
+def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer(tmp_path, kind, bound):
     # two publishers, so no inline hand-over: items wait in the consumer's buffer
     sent = multiprocessing.Value("i", 0)
     total = multiprocessing.Value("q", 0)
@@ -285,7 +291,7 @@ def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer
     g.sink = StalledSink
     for src in (g.a, g.b):
         src.n < 100
-        src.boxed < boxed
+        src.kind < kind
         src.counter < sent
         src.out >> g.sink.x
     g.sink.gate < gate

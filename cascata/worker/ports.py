@@ -8,6 +8,7 @@ serializes items onto a link, bounded by credit.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,11 +16,15 @@ from .._plan import EdgePlan
 from ..transport.codec import dumps, is_plain
 from .inputs import RUN, WAIT_OUT, Activity, InputChannel
 
-# Extra items a remote publisher may have in flight when they are plain values (numbers, short
-# strings): at most SMALL_ITEM_SLACK x codec.PLAIN_MAX_LEN bytes (1 MiB), and it keeps links busy.
+# Extra items a remote publisher may have in flight while they are small (see RemoteEdge): for
+# plain values at most SMALL_ITEM_SLACK x codec.PLAIN_MAX_LEN bytes (1 MiB). It keeps links busy.
 # Measured on W1 with 2 workers: 1024 (with 256-item batches) gave 210-330k items/s, 4096 (with
 # 1024-item batches) 340-430k: fewer, larger messages mean fewer wake-ups of both processes.
 SMALL_ITEM_SLACK = 4096
+# Serialized bytes of non-plain items (records, small objects) a remote publisher may have in
+# flight before it stops using the slack: small items stream, large ones wait for credit.
+SLACK_BYTES = 1 << 20
+_NOT_WAITING = object()
 _NUMBERS = frozenset({int, float})
 
 
@@ -237,14 +242,15 @@ class RemoteEdge:
     """An edge to a channel in another worker: items are serialized and batched on a link.
 
     The publisher may have at most ``window`` items sent and not yet taken by the consumer, plus
-    up to ``slack`` (SMALL_ITEM_SLACK) more when the item is a plain value (codec.is_plain), so
-    streams of small values are not throttled by round trips while large items stay bounded
-    exactly.
+    up to ``slack`` (SMALL_ITEM_SLACK) more while they are small: plain values (codec.is_plain),
+    or other items as long as all the serialized bytes in flight on the edge stay within
+    SLACK_BYTES. Streams of small items (numbers, short records) are then not throttled by
+    credit round trips, while large items stay bounded by the window exactly.
     """
 
     __slots__ = (
         "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_limit", "_waiter",
-        "_listeners", "_where", "_max_bytes",
+        "_listeners", "_where", "_max_bytes", "inflight_bytes", "_sizes", "_credited", "_waiting",
     )
 
     def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
@@ -260,25 +266,98 @@ class RemoteEdge:
         self._listeners: list[asyncio.Future[None]] = []
         self._where = (edge.src_component, edge.src_port)
         self._max_bytes = max_bytes
+        # Serialized bytes of the non-plain items in flight, and (seq, size) of each, oldest
+        # first: credit for n items retires the oldest n, as the consumer takes them in order.
+        self.inflight_bytes = 0
+        self._sizes: deque[tuple[int, int]] = deque()
+        self._credited = 0
+        # Size of the item a blocked send holds (None: a plain value), for room().
+        self._waiting: int | None | object = _NOT_WAITING
+
+    def _fits(self, size: int | None) -> bool:
+        """May one more item go now? Within the window always; beyond it within the slack, and
+        for a non-plain item of ``size`` bytes only while the bytes in flight stay small."""
+        out = self.outstanding
+        if out < self.window:
+            return True
+        if out >= self.window + self.slack:
+            return False
+        return size is None or self.inflight_bytes + size <= SLACK_BYTES
 
     def room(self) -> int:
+        waiting = self._waiting
+        if waiting is not _NOT_WAITING:  # a blocked send: room for the item it holds?
+            return 1 if self._fits(waiting) else 0  # type: ignore[arg-type]
         return self._limit - self.outstanding
 
     def add_room_listener(self, fut: asyncio.Future[None]) -> None:
         self._listeners.append(fut)
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
-        plain = type(item) in _NUMBERS or is_plain(item)
-        if plain:
-            self._limit = limit = self.window + self.slack
-            if self.outstanding < limit:
+        if type(item) in _NUMBERS or is_plain(item):
+            self._limit = self.window + self.slack
+            if self.outstanding < self._limit:
                 self.link.add_plain(self.edge_id, self.seq, item)
                 self.seq += 1
                 self.outstanding += 1
                 return SENT
+            return self._send_later(item, None, [], None, activity)
+        # Serialize first: the size decides whether the item may use the slack.
+        body, buffers = dumps(item, self._max_bytes, *self._where)
+        size = len(body) + sum(b.raw().nbytes for b in buffers) if buffers else len(body)
+        if self._fits(size):
+            self._put(body, buffers, size)
+            return SENT
+        return self._send_later(None, body, buffers, size, activity)
+
+    async def _send_later(
+        self, item: Any, body: bytes | None, buffers: list[Any], size: int | None, activity: Activity
+    ) -> None:
+        self._waiting = size
+        try:
+            while not self._fits(size):
+                fut = asyncio.get_running_loop().create_future()
+                self._waiter = fut
+                activity.set(WAIT_OUT, self)
+                try:
+                    await fut
+                finally:
+                    self._waiter = None
+                    activity.set(RUN)
+        finally:
+            self._waiting = _NOT_WAITING
+        if body is None:
+            self.link.add_plain(self.edge_id, self.seq, item)
+            self.seq += 1
+            self.outstanding += 1
         else:
-            self._limit = self.window
-        return self._send_later(item, plain, activity)
+            self._put(body, buffers, size)  # type: ignore[arg-type]
+
+    def _put(self, body: bytes, buffers: list[Any], size: int) -> None:
+        self.link.add_item(self.edge_id, self.seq, body, buffers)
+        self._sizes.append((self.seq, size))
+        self.inflight_bytes += size
+        self._limit = self.window + self.slack if self.inflight_bytes <= SLACK_BYTES else self.window
+        self.seq += 1
+        self.outstanding += 1
+
+    def add_credit(self, n: int) -> None:
+        self.outstanding -= n
+        self._credited += n
+        sizes = self._sizes
+        while sizes and sizes[0][0] < self._credited:
+            self.inflight_bytes -= sizes.popleft()[1]
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        if self._listeners:
+            for fut in self._listeners:
+                if not fut.done():
+                    fut.set_result(None)
+            self._listeners.clear()
+
+    def close(self) -> None:
+        self.link.add_eos(self.edge_id, self.seq)
 
     def sender(self, port: OutputPort) -> Callable[[Any], Awaitable[None]]:
         """``port.send`` when this is the port's only edge: plain values with credit to spare
@@ -298,38 +377,3 @@ class RemoteEdge:
             return self.send(item, port._activity)
 
         return send
-
-    async def _send_later(self, item: Any, plain: bool, activity: Activity) -> None:
-        while self.outstanding >= self._limit:
-            fut = asyncio.get_running_loop().create_future()
-            self._waiter = fut
-            activity.set(WAIT_OUT, self)
-            try:
-                await fut
-            finally:
-                self._waiter = None
-                activity.set(RUN)
-        self._put(item, plain)
-
-    def _put(self, item: Any, plain: bool) -> None:
-        if plain:
-            self.link.add_plain(self.edge_id, self.seq, item)
-        else:
-            body, buffers = dumps(item, self._max_bytes, *self._where)
-            self.link.add_item(self.edge_id, self.seq, body, buffers)
-        self.seq += 1
-        self.outstanding += 1
-
-    def add_credit(self, n: int) -> None:
-        self.outstanding -= n
-        fut = self._waiter
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-        if self._listeners:
-            for fut in self._listeners:
-                if not fut.done():
-                    fut.set_result(None)
-            self._listeners.clear()
-
-    def close(self) -> None:
-        self.link.add_eos(self.edge_id, self.seq)
