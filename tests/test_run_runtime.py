@@ -19,7 +19,7 @@ import pytest
 from cascata import Graph, WorkerLostError, component, inport, outport, persist
 from cascata.worker.ports import SMALL_ITEM_SLACK
 from cascata.worker.process import LOCAL_SLACK
-from tests.components import Pass, Sink, Source
+from tests.components import Collect, Pass, Sink, Source, run_collect
 from tests.helpers import poll_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -327,3 +327,32 @@ def test_the_report_counts_firings_and_items_whether_handed_over_inline_or_sent(
         assert (stats[name].firings, stats[name].items_in, stats[name].items_out) == (n, n, n)
     assert (stats["sink"].firings, stats["sink"].items_in, stats["sink"].items_out) == (n, n, 0)
     assert {s.discarded for s in stats.values()} == {0}
+
+
+@component
+@inport("n")
+@outport("out")
+async def ReusedRecord(n, out):
+    # One dict, changed after each send: what was sent must be what arrives, for small flat
+    # records (packed in batches) and for larger ones (serialized one by one) alike.
+    row = {"i": 0, "tag": "small"}
+    for i in range(n):
+        row["i"] = i
+        await out.send(row)
+    big = {"i": 0, "blob": list(range(100))}
+    for i in range(n, 2 * n):
+        big["i"] = i
+        await out.send(big)
+    row["i"] = big["i"] = -1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_record_changed_after_its_send_arrives_as_sent(workers):
+    g = Graph()
+    g.src = ReusedRecord
+    g.sink = Collect
+    g.src.n < 300
+    g.src.out >> g.sink.x
+    got = run_collect(g, num_workers=workers)
+    assert [r["i"] for r in got] == list(range(600))
+    assert [r.get("tag") for r in got[:300]] == ["small"] * 300

@@ -93,19 +93,52 @@ def is_plain(item: Any) -> bool:
     if t in _SIZED:
         return len(item) <= PLAIN_MAX_LEN
     if t is tuple and len(item) <= _PLAIN_TUPLE_MAX:
-        size = 0
-        for v in item:
-            tv = type(v)
-            if tv in _SIZED:
-                size += len(v)
-            elif tv not in _SCALARS:
-                return False
-        return size <= PLAIN_MAX_LEN
+        return 0 <= _flat_len(item) <= PLAIN_MAX_LEN
     return False
 
 
+def _flat_len(values: Any) -> int:
+    """Characters and bytes of the str/bytes among ``values``; -1 if any value is neither one of
+    those nor a plain scalar."""
+    size = 0
+    for v in values:
+        tv = type(v)
+        if tv in _SIZED:
+            size += len(v)
+        elif tv not in _SCALARS:
+            return -1
+    return size
+
+
+# Entries a small record (see packable_copy) may have.
+RECORD_MAX_ITEMS = 16
+NOT_PACKABLE = object()
+
+
+def packable_copy(item: Any) -> Any:
+    """A copy of ``item`` if it is a small flat record, else NOT_PACKABLE.
+
+    A small flat record is a dict or list of at most RECORD_MAX_ITEMS entries whose keys and
+    values are plain scalars or str/bytes holding PLAIN_MAX_LEN in all. Such records travel
+    packed with plain values, which serializes a batch in one call rather than one per item;
+    the copy is a snapshot, as the batch is serialized later and the sender may change the
+    original meanwhile (its entries are immutable, so a shallow copy suffices)."""
+    t = type(item)
+    if t is dict:
+        if len(item) <= RECORD_MAX_ITEMS:
+            keys = _flat_len(item)
+            values = _flat_len(item.values()) if keys >= 0 else -1
+            if values >= 0 and keys + values <= PLAIN_MAX_LEN:
+                return dict(item)
+    elif t is list:
+        if len(item) <= RECORD_MAX_ITEMS and 0 <= _flat_len(item) <= PLAIN_MAX_LEN:
+            return list(item)
+    return NOT_PACKABLE
+
+
 def dumps_packed(items: list[Any]) -> bytes:
-    """Serialize a list of plain values (see :func:`is_plain`) in one go."""
+    """Serialize a list of plain values and small records (see :func:`is_plain` and
+    :func:`packable_copy`) in one go."""
     return pickle.dumps(items, protocol=5)
 
 

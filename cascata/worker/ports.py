@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._plan import EdgePlan
-from ..transport.codec import dumps, is_plain
+from ..transport.codec import NOT_PACKABLE, dumps, is_plain, packable_copy
 from .inputs import RUN, WAIT_OUT, Activity, InputChannel
 
 # Extra items a remote publisher may have in flight while they are small (see RemoteEdge): for
@@ -242,10 +242,11 @@ class RemoteEdge:
     """An edge to a channel in another worker: items are serialized and batched on a link.
 
     The publisher may have at most ``window`` items sent and not yet taken by the consumer, plus
-    up to ``slack`` (SMALL_ITEM_SLACK) more while they are small: plain values (codec.is_plain),
-    or other items as long as all the serialized bytes in flight on the edge stay within
-    SLACK_BYTES. Streams of small items (numbers, short records) are then not throttled by
-    credit round trips, while large items stay bounded by the window exactly.
+    up to ``slack`` (SMALL_ITEM_SLACK) more while they are small: plain values (codec.is_plain)
+    and small flat records (codec.packable_copy), which travel packed, or other items as long as
+    all the serialized bytes in flight on the edge stay within SLACK_BYTES. Streams of small
+    items (numbers, short records) are then not throttled by credit round trips, while large
+    items stay bounded by the window exactly.
     """
 
     __slots__ = (
@@ -294,14 +295,15 @@ class RemoteEdge:
         self._listeners.append(fut)
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
-        if type(item) in _NUMBERS or is_plain(item):
+        packed = item if type(item) in _NUMBERS or is_plain(item) else packable_copy(item)
+        if packed is not NOT_PACKABLE:  # a plain value, or a snapshot of a small record
             self._limit = self.window + self.slack
             if self.outstanding < self._limit:
-                self.link.add_plain(self.edge_id, self.seq, item)
+                self.link.add_plain(self.edge_id, self.seq, packed)
                 self.seq += 1
                 self.outstanding += 1
                 return SENT
-            return self._send_later(item, None, [], None, activity)
+            return self._send_later(packed, None, [], None, activity)
         # Serialize first: the size decides whether the item may use the slack.
         body, buffers = dumps(item, self._max_bytes, *self._where)
         size = len(body) + sum(b.raw().nbytes for b in buffers) if buffers else len(body)

@@ -1,4 +1,5 @@
 import pickle
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -78,3 +79,21 @@ def test_packed_round_trip_and_count_check():
     assert codec.loads_packed(body, 4) == items
     with pytest.raises(ValueError, match="header says 5"):
         codec.loads_packed(body, 5)
+
+
+@pytest.mark.parametrize(
+    ("item", "packable"),
+    [
+        ({"v": 1, "name": "row"}, True), ([1, "a", None, 2.5], True), ({}, True), ([], True),
+        ({i: i for i in range(16)}, True), ({i: i for i in range(17)}, False),
+        ({"k": "s" * 250, "x": 1}, True), ({"k": "s" * 256}, False),  # keys count too
+        ({"nested": [1]}, False), ([{"a": 1}], False), ({(1, 2): 3}, False),
+        (OrderedDict(a=1), False), (np.int64(3), False), ((1, 2), False), (None, False),
+    ],
+)
+def test_packable_copy_takes_small_flat_records_only(item, packable):
+    copy = codec.packable_copy(item)
+    if packable:
+        assert copy == item and copy is not item and type(copy) is type(item)
+    else:
+        assert copy is codec.NOT_PACKABLE

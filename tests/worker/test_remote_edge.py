@@ -48,9 +48,15 @@ def test_plain_values_use_window_and_slack_by_count(monkeypatch):
     assert edge.room() == 0 and edge.inflight_bytes == 0
 
 
-def test_small_records_use_the_slack_while_the_bytes_in_flight_stay_under_budget(monkeypatch):
+def test_small_flat_records_travel_packed_like_plain_values(monkeypatch):
+    edge, link = _edge(monkeypatch, budget=10)
+    assert [_try(edge, {"i": i, "tag": "x"}) for i in range(6)] == [True] * 5 + [False]
+    assert edge.inflight_bytes == 0 and [kind for _, kind in link.sent] == ["plain"] * 5
+
+
+def test_other_small_items_use_the_slack_while_the_bytes_in_flight_stay_under_budget(monkeypatch):
     edge, link = _edge(monkeypatch, budget=10_000)
-    assert [_try(edge, {"i": i}) for i in range(6)] == [True] * 5 + [False]
+    assert [_try(edge, {"i": i, "nested": [i]}) for i in range(6)] == [True] * 5 + [False]
     assert 0 < edge.inflight_bytes < 10_000
 
 
