@@ -356,3 +356,42 @@ def test_a_record_changed_after_its_send_arrives_as_sent(workers):
     got = run_collect(g, num_workers=workers)
     assert [r["i"] for r in got] == list(range(600))
     assert [r.get("tag") for r in got[:300]] == ["small"] * 300
+
+
+@component
+@inport("n")
+@outport("out")
+@persist("seen", lambda v: v)
+async def WaitForEach(n, out, seen):
+    # Send one item, then wait (up to 10 s) until the consumer in the other worker has it: a
+    # lone item must go out while its producer still runs, not wait for a batch to fill.
+    import asyncio
+
+    for i in range(n):
+        await out.send(i)
+        for _ in range(1000):
+            if seen.get().value == i + 1:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"item {i} was not delivered while its producer waited")
+
+
+@component
+@inport("x")
+@persist("seen", lambda v: v)
+async def Acknowledge(x, seen):
+    seen.get().value = x + 1
+
+
+def test_a_lone_item_is_delivered_while_its_producer_keeps_running():
+    seen = multiprocessing.Value("i", 0)
+    g = Graph()
+    g.src = WaitForEach
+    g.ack = Acknowledge
+    g.src.n < 5
+    g.src.seen < seen
+    g.ack.seen < seen
+    g.src.out >> g.ack.x
+    g.run(num_workers=2)
+    assert seen.value == 5
