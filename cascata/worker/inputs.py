@@ -195,24 +195,10 @@ class InputChannel:
     # -- consumer side --------------------------------------------------------------------------
 
     def poll(self) -> Any:
-        """The next item if one is ready now, else EMPTY (then ``await get()``).
-
-        A busy consumer's hot path: ``_take`` and ``_taken`` written out in one call."""
-        buf = self._buffer
-        if not buf or self._seed:
-            return EMPTY
-        item = buf.popleft()
-        edges = self._edges
-        edge = edges.popleft() if edges is not None else self._solo
-        if self._room_waiters:
-            self._wake_room()
-        credit = self._credit.get(edge) if self._credit else None
-        if credit is not None:
-            pending = credit.pending = credit.pending + 1
-            if pending >= credit.quarter or not buf or (pending >= credit.half and len(buf) < credit.window):
-                credit.send(edge, pending)
-                credit.pending = 0
-        return item
+        """The next item if one is ready now, else EMPTY (then ``await get()``)."""
+        if self._buffer and not self._seed:
+            return self._take()
+        return EMPTY
 
     async def get(self, activity: Activity) -> Any:
         """The next item, or END once every publisher has finished and the buffer is empty."""
@@ -248,7 +234,7 @@ class InputChannel:
         pending = credit.pending = credit.pending + 1
         # Return credit when the buffer runs dry or after half a window, but when the buffer is
         # deep (a stream of small items) only every quarter of window + slack, so credit
-        # messages stay few. (poll() repeats this test inline.)
+        # messages stay few.
         buf = self._buffer
         if pending >= credit.quarter or not buf or (pending >= credit.half and len(buf) < credit.window):
             credit.send(edge, pending)

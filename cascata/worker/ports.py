@@ -250,7 +250,7 @@ class RemoteEdge:
     """
 
     __slots__ = (
-        "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_limit", "_waiter",
+        "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_waiter",
         "_listeners", "_where", "_max_bytes", "inflight_bytes", "_sizes", "_credited", "_waiting",
     )
 
@@ -262,7 +262,6 @@ class RemoteEdge:
         self.outstanding = 0
         self.seq = 0
         self.full_name = f"{edge.dst_component}.{edge.dst_port}"
-        self._limit = edge.window + edge.slack
         self._waiter: asyncio.Future[None] | None = None
         self._listeners: list[asyncio.Future[None]] = []
         self._where = (edge.src_component, edge.src_port)
@@ -286,10 +285,14 @@ class RemoteEdge:
         return size is None or self.inflight_bytes + size <= SLACK_BYTES
 
     def room(self) -> int:
+        """Items that may go now: for a blocked send, whether the item it holds fits; else the
+        slack counts while the bytes in flight are within budget (what a group's distribution
+        compares between members)."""
         waiting = self._waiting
-        if waiting is not _NOT_WAITING:  # a blocked send: room for the item it holds?
+        if waiting is not _NOT_WAITING:
             return 1 if self._fits(waiting) else 0  # type: ignore[arg-type]
-        return self._limit - self.outstanding
+        slack = self.slack if self.inflight_bytes <= SLACK_BYTES else 0
+        return self.window + slack - self.outstanding
 
     def add_room_listener(self, fut: asyncio.Future[None]) -> None:
         self._listeners.append(fut)
@@ -297,11 +300,8 @@ class RemoteEdge:
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         packed = item if type(item) in _NUMBERS or is_plain(item) else packable_copy(item)
         if packed is not NOT_PACKABLE:  # a plain value, or a snapshot of a small record
-            self._limit = self.window + self.slack
-            if self.outstanding < self._limit:
-                self.link.add_plain(self.edge_id, self.seq, packed)
-                self.seq += 1
-                self.outstanding += 1
+            if self.outstanding < self.window + self.slack:
+                self._put_plain(packed)
                 return SENT
             return self._send_later(packed, None, [], None, activity)
         # Serialize first: the size decides whether the item may use the slack.
@@ -329,17 +329,19 @@ class RemoteEdge:
         finally:
             self._waiting = _NOT_WAITING
         if body is None:
-            self.link.add_plain(self.edge_id, self.seq, item)
-            self.seq += 1
-            self.outstanding += 1
+            self._put_plain(item)
         else:
             self._put(body, buffers, size)  # type: ignore[arg-type]
+
+    def _put_plain(self, item: Any) -> None:
+        self.link.add_plain(self.edge_id, self.seq, item)
+        self.seq += 1
+        self.outstanding += 1
 
     def _put(self, body: bytes, buffers: list[Any], size: int) -> None:
         self.link.add_item(self.edge_id, self.seq, body, buffers)
         self._sizes.append((self.seq, size))
         self.inflight_bytes += size
-        self._limit = self.window + self.slack if self.inflight_bytes <= SLACK_BYTES else self.window
         self.seq += 1
         self.outstanding += 1
 
@@ -363,7 +365,8 @@ class RemoteEdge:
 
     def sender(self, port: OutputPort) -> Callable[[Any], Awaitable[None]]:
         """``port.send`` when this is the port's only edge: plain values with credit to spare
-        go straight onto the link; anything else takes ``send``."""
+        go straight onto the link (``_put_plain`` written out: this is the hot path); anything
+        else takes ``send``."""
         add_plain = self.link.add_plain
         edge_id = self.edge_id
         limit = self.window + self.slack
@@ -371,7 +374,6 @@ class RemoteEdge:
 
         def send(item: Any) -> Awaitable[None]:
             if (type(item) in numbers or is_plain(item)) and self.outstanding < limit:
-                self._limit = limit
                 add_plain(edge_id, self.seq, item)
                 self.seq += 1
                 self.outstanding += 1

@@ -77,9 +77,9 @@ class ComponentRuntime:
 
     @property
     def firings(self) -> int:
-        """Times the runner was called (an inline consumer counts items received instead)."""
+        """Times the runner was called: an inline consumer fires once per item it receives."""
         if self._inline_port is not None:
-            return self._firings + self.channels[self._inline_port].received
+            return self.channels[self._inline_port].received
         return self._firings
 
     async def run(self) -> None:
