@@ -1,6 +1,6 @@
 """cascata: asynchronous, parallel, flow-based graph execution over ZeroMQ worker processes."""
 
-from ._report import RunReport
+from ._run.report import RunReport
 from .component import Component, component, inport, outport, persist
 from .errors import (
     AuthenticationError,

@@ -176,7 +176,7 @@ class Graph:
     def start(self, num_workers: int | None = None, **options: Any) -> None:
         """Compile the graph and start its workers; :meth:`join` waits for the result."""
         from ._compile import compile_plan
-        from ._coordinator import Coordinator
+        from ._run.coordinator import Coordinator
 
         if self._run is not None:
             raise GraphError("this graph is already running; call join() first")

@@ -16,15 +16,15 @@ from typing import Any
 
 import zmq
 
-from ._plan import Plan
-from ._report import RunReport
-from .errors import DeadlockError, WorkerLostError
-from .log import write_line
-from .transport import control
-from .transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
-from .worker import pool
-from .worker.inputs import WAIT_OUT
-from .worker.process import worker_main
+from .._plan import Plan
+from ..errors import DeadlockError, WorkerLostError
+from ..log import write_line
+from ..transport import control
+from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
+from ..worker import pool
+from ..worker.inputs import WAIT_OUT
+from ..worker.process import worker_main
+from .report import RunReport
 
 # Seconds a worker may take from fork to READY.
 WORKER_START_TIMEOUT = 30.0
