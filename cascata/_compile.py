@@ -7,8 +7,8 @@ import os
 import uuid
 from typing import Any
 
-from ._placement import assign
 from ._plan import ComponentPlan, EdgePlan, FiringGroup, InPortPlan, OutPortPlan, Plan, Settings
+from ._run.placement import assign
 from .errors import GraphError
 from .port import NOT_SET
 from .transport.codec import DEFAULT_MAX_ITEM_BYTES

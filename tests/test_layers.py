@@ -23,7 +23,7 @@ def rank(module: str) -> int:
     if parts[:2] in (["cascata", "worker"], ["cascata", "log"], ["cascata", "_plan"]):
         return EXEC
     if parts[:2] in (
-        ["cascata", "_run"], ["cascata", "_placement"],
+        ["cascata", "_run"],
         ["cascata", "_topology"],
     ):
         return COORD

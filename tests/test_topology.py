@@ -1,6 +1,6 @@
 import pytest
 
-from cascata._placement import assign
+from cascata._run.placement import assign
 from cascata._topology import strongly_connected, topological
 
 

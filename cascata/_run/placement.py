@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._topology import topological
+from .._topology import topological
 
 
 def assign(
