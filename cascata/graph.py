@@ -175,7 +175,7 @@ class Graph:
 
     def start(self, num_workers: int | None = None, **options: Any) -> None:
         """Compile the graph and start its workers; :meth:`join` waits for the result."""
-        from ._compile import compile_plan
+        from ._run.compile import compile_plan
         from ._run.coordinator import Coordinator
 
         if self._run is not None:

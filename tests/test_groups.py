@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from cascata import Graph, GraphError, component, inport, outport, persist
-from cascata._compile import DISTRIBUTING_SLACK
+from cascata._run.compile import DISTRIBUTING_SLACK
 from cascata.port import NOT_SET
 from cascata.worker.process import LOCAL_SLACK
 from tests.components import Collect, Source, run_collect

@@ -7,13 +7,13 @@ import os
 import uuid
 from typing import Any
 
-from ._plan import ComponentPlan, EdgePlan, FiringGroup, InPortPlan, OutPortPlan, Plan, Settings
-from ._run.placement import assign
-from .errors import GraphError
-from .port import NOT_SET
-from .transport.codec import DEFAULT_MAX_ITEM_BYTES
-from .worker.firing import resolve_groups
-from .worker.ports import SMALL_ITEM_SLACK
+from .._plan import ComponentPlan, EdgePlan, FiringGroup, InPortPlan, OutPortPlan, Plan, Settings
+from ..errors import GraphError
+from ..port import NOT_SET
+from ..transport.codec import DEFAULT_MAX_ITEM_BYTES
+from ..worker.firing import resolve_groups
+from ..worker.ports import SMALL_ITEM_SLACK
+from .placement import assign
 
 _OPTIONS = {"max_item_bytes"}
 # Plain items beyond the credit window a publisher may send to one member of a group: enough to
