@@ -28,7 +28,7 @@ MAX_CYCLES_REPORTED = 20
 
 def find_issues(graph: Any) -> list[str]:
     """Every static problem of ``graph``, as messages; empty when it can run."""
-    fed = _fed_ports(graph.edges)
+    fed = _fed_ports(graph._edges)
     issues = _cycle_issues(graph)
     reported: set[int] = set()
     issues += _export_issues(graph, fed, reported)
@@ -58,7 +58,7 @@ def _unseeded_steps(graph: Any) -> set[tuple[str, str]]:
     """
     seeded_steps: set[tuple[str, str]] = set()
     steps: set[tuple[str, str]] = set()
-    for edge in graph.edges:
+    for edge in graph._edges:
         src = edge.src.component.name
         for dst in edge.dsts:
             step = (src, dst.component.name)
@@ -70,7 +70,7 @@ def _unseeded_steps(graph: Any) -> set[tuple[str, str]]:
 
 def _cycle_issues(graph: Any) -> list[str]:
     steps = _unseeded_steps(graph)
-    names = list(graph.nodes)
+    names = list(graph._nodes)
     # Most graphs have no unseeded cycle: find that out without importing networkx, whose import
     # alone costs more than a small graph's whole start-up.
     looped = any(a == b for a, b in steps)
@@ -108,7 +108,7 @@ def _cycle_issues(graph: Any) -> list[str]:
 
 
 def _export_issues(graph: Any, fed: set[int], reported: set[int]) -> list[str]:
-    if getattr(graph, "parent", None) is not None:
+    if getattr(graph, "_parent", None) is not None:
         return []  # a subgraph's exports are fed by the graph that embeds it
     issues = []
     for name, handle in getattr(graph, "_exports", {}).items():
@@ -129,7 +129,7 @@ def _concrete_ports(handle: Any) -> list[Any]:
 
 def _trigger_issues(graph: Any, fed: set[int], reported: set[int]) -> list[str]:
     issues = []
-    for comp in graph.nodes.values():
+    for comp in graph._nodes.values():
         named = dict.fromkeys(p for ports, _fires in comp._firing for p in ports)
         for pname in named:
             port = comp._ports[pname]
@@ -142,7 +142,7 @@ def _trigger_issues(graph: Any, fed: set[int], reported: set[int]) -> list[str]:
 
 def _orphan_issues(graph: Any, fed: set[int], reported: set[int]) -> list[str]:
     issues = []
-    for comp in graph.nodes.values():
+    for comp in graph._nodes.values():
         for port in comp.inports:
             if id(port) in fed or id(port) in reported or _seeded(port):
                 continue

@@ -41,7 +41,7 @@ def graph_to_dot(graph: Any) -> Any:
         edge_attr=_EDGE_ATTR,
     )
     _draw_level(dot, level_of(graph))
-    for edge in graph.edges:
+    for edge in graph._edges:
         spread = len(edge.dsts) > 1
         for dst in edge.dsts:
             attrs = {"style": "dashed", "tooltip": "each item to one member"} if spread else {}

@@ -29,7 +29,7 @@ from typing import Any
 
 from ._groups import GroupPort
 from ._json_values import decode_value, encode_value
-from ._subgraph import Level, concrete_ports, level_of
+from ._subgraph import Level, concrete_ports, export_port, level_of
 from .component import Component
 from .errors import GraphError
 from .port import NOT_SET, InPort, OutPort
@@ -247,7 +247,7 @@ def _build(doc: Any, path: str) -> Any:
         where = _at(path, "exports", name)
         if not isinstance(ref, list) or len(ref) != 2:
             raise _bad(where, "expected [component, port]")
-        _wrap(graph.export, where, _endpoint(graph, ref[0], ref[1], None, where), name)
+        _wrap(export_port, where, graph, _endpoint(graph, ref[0], ref[1], None, where), name)
     _apply_states(graph, doc, "", path)
     return graph
 
@@ -295,12 +295,12 @@ def _endpoint(graph: Any, name: Any, port: Any, kind: str | None, where: str) ->
     found: Any = None
     if name in graph._subgraphs:
         found = graph._subgraphs[name]._exports.get(port)
-    elif name in graph.group_handles:
-        group = graph.group_handles[name]
+    elif name in graph._group_handles:
+        group = graph._group_handles[name]
         if port in group.members[0]._ports:
             found = GroupPort(group, port)
-    elif name in graph.nodes:
-        found = graph.nodes[name]._ports.get(port)
+    elif name in graph._nodes:
+        found = graph._nodes[name]._ports.get(port)
     else:
         raise _bad(where, f"no component, group or subgraph named {name!r}")
     wanted = {"in": (InPort,), "out": (OutPort,), None: (InPort, OutPort)}[kind]
@@ -318,10 +318,10 @@ def _apply_states(graph: Any, doc: dict[str, Any], prefix: str, path: str) -> No
     """Set ports, persists and firing groups after all wiring (wiring clears initial values, so
     this also runs again for nested levels when an outer level wired their exports)."""
     for name, node in _items(doc, "nodes", path):
-        _apply_state(graph.nodes[prefix + name], node, _at(path, "nodes", name))
+        _apply_state(graph._nodes[prefix + name], node, _at(path, "nodes", name))
     for alias, group in _items(doc, "group_handles", path):
         where = _at(path, "group_handles", alias)
-        members = graph.group_handles[prefix + alias].members
+        members = graph._group_handles[prefix + alias].members
         for member in members:
             _apply_state(member, group, where)
         overrides = _expect(group.get("members", {}), dict, f"{where}.members")

@@ -43,10 +43,10 @@ class ComponentGroup:
         self.name = alias
         self.graph = graph
         for i in range(self.count):
-            member = graph.node(f"{alias}_{i}", self.comp_cls(f"{alias}_{i}"))
+            member = graph._add_node(f"{alias}_{i}", self.comp_cls(f"{alias}_{i}"))
             member.group_name = alias
             self.members.append(member)
-        graph.group_handles[alias] = self
+        graph._group_handles[alias] = self
         return self
 
     def __getattr__(self, name: str) -> GroupPort:

@@ -112,27 +112,27 @@ def add_subgraph(parent: Any, name: str, sub: Any) -> SubgraphHandle:
     prefix = f"{name}_"
     _check_copyable(parent, prefix, sub)
     copier = _Copier(prefix)
-    for alias, group in sub.group_handles.items():
+    for alias, group in sub._group_handles.items():
         copy = ComponentGroup(group.comp_cls, group.count)._attach(parent, prefix + alias)
         copier.groups[id(group)] = copy
         for old, new in zip(group.members, copy.members, strict=True):
             copier.comps[id(old)] = new
-    for cname, comp in sub.nodes.items():
+    for cname, comp in sub._nodes.items():
         if id(comp) not in copier.comps:
             copier.comps[id(comp)] = parent.node(prefix + cname, type(comp)(prefix + cname))
-    for comp in sub.nodes.values():
+    for comp in sub._nodes.values():
         _copy_state(comp, copier.comps[id(comp)])
-    edges = parent._root().edges
-    for edge in sub.edges:
+    edges = parent._root()._edges
+    for edge in sub._edges:
         new_edge = type(edge)(copier.port(edge.src), tuple(copier.port(d) for d in edge.dsts))
         copier.edges[id(edge)] = new_edge
         edges.append(new_edge)
     handle = SubgraphHandle(
         name,
         prefix,
-        nodes=[copier.comps[id(c)] for c in sub.nodes.values()],
-        groups=[copier.groups[id(g)] for g in sub.group_handles.values()],
-        edges=[copier.edges[id(e)] for e in sub.edges],
+        nodes=[copier.comps[id(c)] for c in sub._nodes.values()],
+        groups=[copier.groups[id(g)] for g in sub._group_handles.values()],
+        edges=[copier.edges[id(e)] for e in sub._edges],
         exports={n: copier.port(p) for n, p in sub._exports.items()},
         children={n: copier.handle(h) for n, h in sub._subgraphs.items()},
     )
@@ -142,17 +142,17 @@ def add_subgraph(parent: Any, name: str, sub: Any) -> SubgraphHandle:
 
 def _check_copyable(parent: Any, prefix: str, sub: Any) -> None:
     """Refuse before changing anything: a name clash, or an edge of ``sub`` that leaves it."""
-    inside = {id(c) for c in sub.nodes.values()}
-    for edge in sub.edges:
+    inside = {id(c) for c in sub._nodes.values()}
+    for edge in sub._edges:
         for port in (edge.src, *edge.dsts):
             if id(port.component) not in inside:
                 raise GraphError(
                     f"the subgraph wires {port!r}, which belongs to another graph; a subgraph can "
                     "only be copied when all its edges stay inside it"
                 )
-    wanted = [prefix + n for n in sub.nodes] + [prefix + a for a in sub.group_handles]
+    wanted = [prefix + n for n in sub._nodes] + [prefix + a for a in sub._group_handles]
     taken = sorted(
-        n for n in wanted if n in parent.nodes or n in parent.group_handles or n in parent._subgraphs
+        n for n in wanted if n in parent._nodes or n in parent._group_handles or n in parent._subgraphs
     )
     if taken:
         raise GraphError(
@@ -237,7 +237,7 @@ def level_of(source: Any) -> Level:
             source._children,
         )
     return _make_level(
-        "", list(source.nodes.values()), list(source.group_handles.values()), list(source.edges),
+        "", list(source._nodes.values()), list(source._group_handles.values()), list(source._edges),
         source._exports, source._subgraphs,
     )
 

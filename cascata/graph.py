@@ -6,18 +6,16 @@
 
 from __future__ import annotations
 
+import builtins
+import inspect
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from .component import Component
 from .errors import GraphError
 from .port import NOT_SET, InPort, OutPort
-
-_RESERVED = frozenset(
-    {"run", "start", "join", "export", "node", "edge", "collect", "check_deadlocks", "to_json",
-     "from_json", "to_dot", "nodes", "edges", "copy"}
-)
 
 
 @dataclass(frozen=True)
@@ -33,18 +31,47 @@ class Edge:
 
 
 class Graph:
-    """A dataflow graph of component instances; see the README for the DSL."""
+    """A dataflow graph of component instances; see the README for the DSL.
+
+    Any identifier not starting with '_' names a component, the names of this class's own methods
+    and tables included (``g.join = Join``, as in cascata 0.1): such a component shadows the
+    method on its graph only, and the method stays reachable as ``Graph.join(g)``. So cascata's
+    own code keeps its state in '_' attributes and calls methods through the class.
+    """
 
     def __init__(self) -> None:
-        object.__setattr__(self, "nodes", {})
-        object.__setattr__(self, "edges", [])
-        object.__setattr__(self, "group_handles", {})
-        object.__setattr__(self, "_exports", {})
-        object.__setattr__(self, "_subgraphs", {})
-        object.__setattr__(self, "_run", None)
-        object.__setattr__(self, "parent", None)
+        state = self.__dict__
+        state["_nodes"] = {}
+        state["_edges"] = []
+        state["_group_handles"] = {}
+        state["_exports"] = {}
+        state["_subgraphs"] = {}
+        state["_run"] = None
+        state["_parent"] = None
+
+    @property
+    def nodes(self) -> dict[str, Component]:
+        """Every component instance by name, group members and subgraph copies included."""
+        return self._nodes
+
+    @property
+    def edges(self) -> list[Edge]:
+        """Every connection, in the order it was made."""
+        return self._edges
+
+    @property
+    def group_handles(self) -> dict[str, Any]:
+        """Every component group by its alias."""
+        return self._group_handles
 
     # -- building -------------------------------------------------------------------------------
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _SHADOWABLE:  # a component named like a method or table wins on its graph
+            found = _named(object.__getattribute__(self, "__dict__"), name, _OWN_TABLES)
+            if found is not _MISSING:
+                return found
+        return object.__getattribute__(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
@@ -58,16 +85,16 @@ class Graph:
     def _add(self, name: str, value: Any) -> Any:
         from ._groups import ComponentGroup
 
-        if not name.isidentifier():
+        if not isinstance(name, str) or not name.isidentifier():
             raise GraphError(f"component name {name!r} must be a Python identifier")
-        if name in _RESERVED:
-            raise GraphError(f"'{name}' is a Graph method; choose another component name")
-        if name in self.nodes or name in self.group_handles or name in self._subgraphs:
+        if name.startswith("_"):
+            raise GraphError(f"component name {name!r} must not start with '_'")
+        if name in self._nodes or name in self._group_handles or name in self._subgraphs:
             raise GraphError(f"graph already has a component named '{name}'; names must be unique")
         if isinstance(value, type) and issubclass(value, Component):
-            return self.node(name, value(name))
+            return self._add_node(name, value(name))
         if isinstance(value, Component):
-            return self.node(name, value)
+            return self._add_node(name, value)
         if isinstance(value, ComponentGroup):
             return value._attach(self, name)
         if isinstance(value, Graph):
@@ -80,19 +107,21 @@ class Graph:
         )
 
     def __getattr__(self, name: str) -> Any:
-        for table in ("nodes", "group_handles", "_exports", "_subgraphs"):
-            entries = self.__dict__.get(table, {})
-            if name in entries:
-                return entries[name]
-        raise AttributeError(f"graph has no component, group or export named '{name}'")
+        found = _named(self.__dict__, name, _ALL_TABLES)
+        if found is _MISSING:
+            raise AttributeError(f"graph has no component, group or export named '{name}'")
+        return found
 
     def node(self, name: str, comp: Component) -> Component:
         """Add a component instance under ``name``."""
+        return self._add_node(name, comp)
+
+    def _add_node(self, name: str, comp: Component) -> Component:
         if comp.graph is not None and comp.graph is not self:
             raise GraphError(f"component '{comp.name}' already belongs to another graph")
         comp.name = name
         comp.graph = self
-        self.nodes[name] = comp
+        self._nodes[name] = comp
         return comp
 
     def _connect(self, source: Any, target: Any, batch_size: int | None) -> None:
@@ -126,12 +155,12 @@ class Graph:
             pairs = [(s, (dsts[0],)) for s in srcs]
         else:
             pairs = [(s, tuple(dsts)) for s in srcs]
-        root.edges.extend(Edge(s, ds) for s, ds in pairs)
+        root._edges.extend(Edge(s, ds) for s, ds in pairs)
 
     def _root(self) -> Graph:
         g = self
-        while g.parent is not None:
-            g = g.parent
+        while g._parent is not None:
+            g = g._parent
         return g
 
     def export(self, port: Any, name: str) -> None:
@@ -180,7 +209,7 @@ class Graph:
 
         if self._run is not None:
             raise GraphError("this graph is already running; call join() first")
-        self.check_deadlocks()
+        Graph.check_deadlocks(self)
         plan = compile_plan(self, num_workers, **options)
         coordinator = Coordinator(plan)
         coordinator.start()
@@ -203,19 +232,73 @@ class Graph:
         ``num_workers`` defaults to ``min(cpu_count, number of components)``. Raises a
         :class:`~cascata.errors.CascataError` subclass naming what failed.
         """
-        self.start(num_workers, **options)
-        return self.join()
+        Graph.start(self, num_workers, **options)
+        return Graph.join(self)
 
 
 def _is_port_handle(value: Any) -> bool:
     return isinstance(value, InPort | OutPort) or hasattr(value, "_resolve_ports")
 
 
+_MISSING = object()
+_OWN_TABLES = ("_nodes", "_group_handles", "_subgraphs")  # what ``g.name = X`` adds
+_ALL_TABLES = ("_nodes", "_group_handles", "_exports", "_subgraphs")
+# The public names of Graph; a component of the same name shadows them on its graph.
+_SHADOWABLE = frozenset(n for n in dir(Graph) if not n.startswith("_"))
+
+
+def _named(state: dict[str, Any], name: str, tables: tuple[str, ...]) -> Any:
+    for table in tables:
+        entries = state.get(table)
+        if entries and name in entries:
+            return entries[name]
+    return _MISSING
+
+
 def _bind_in_caller(name: str, obj: Any, depth: int) -> None:
-    """Bind ``name`` in the namespace of the code that wrote ``g.name = ...`` (module level: its
-    globals, as cascata 0.1 did; inside a function the binding is not visible to compiled code)."""
+    """Bind ``name`` in the namespace of the module-level code that wrote ``g.name = ...``, as
+    cascata 0.1 did, warning when that replaces something else the name held there.
+
+    Inside a function nothing is bound (the README says to use ``g.name`` there): Python versions
+    disagree on whether writing a function's locals through its frame takes effect.
+    """
     try:
         frame = sys._getframe(depth)
     except ValueError:
         return
-    frame.f_locals[name] = obj
+    if frame.f_code.co_flags & inspect.CO_OPTIMIZED:
+        return
+    namespace = frame.f_locals
+    old = namespace.get(name, _MISSING)
+    if old is _MISSING and name not in frame.f_globals:
+        old = frame.f_builtins.get(name, _MISSING)
+    if old is not _MISSING and old is not obj and not _bound_by_cascata(old):
+        warnings.warn(
+            f"g.{name} = ... binds '{name}' in this namespace to the new component, replacing "
+            f"{_describe(old, name)}; choose another component name to keep '{name}' as it was "
+            f"(the component is also reachable as g.{name})",
+            stacklevel=depth + 1,
+        )
+    namespace[name] = obj
+
+
+def _bound_by_cascata(value: Any) -> bool:
+    """Whether ``value`` is what a ``g.name = ...`` bound before (a notebook cell run again)."""
+    from ._groups import ComponentGroup
+    from ._subgraph import SubgraphHandle
+
+    return isinstance(value, Component | ComponentGroup | SubgraphHandle)
+
+
+def _describe(value: Any, name: str) -> str:
+    if getattr(builtins, name, _MISSING) is value:
+        return f"the builtin {name}"
+    if isinstance(value, type):
+        return f"the class {value.__module__}.{value.__qualname__}"
+    if inspect.ismodule(value):
+        return f"the module {value.__name__}"
+    if inspect.isroutine(value):
+        return f"the function {getattr(value, '__qualname__', name)}"
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"a {type(value).__name__}: {text}"

@@ -34,7 +34,7 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
     if unknown:
         raise TypeError(f"run() got unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
     settings = Settings(max_item_bytes=_max_item_bytes(options.get("max_item_bytes")))
-    comps = list(graph.nodes.values())
+    comps = list(graph._nodes.values())
     if not comps:
         raise GraphError("the graph has no components; add some with g.name = Component")
     workers = _num_workers(num_workers, len(comps))
@@ -42,7 +42,7 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
     raw_edges: list[tuple[int, Any, Any]] = []
     routes: dict[int, list[tuple[int, ...]]] = {}
     publishers: dict[int, list[int]] = {}
-    for edge in graph.edges:
+    for edge in graph._edges:
         route = []
         for dst in edge.dsts:
             edge_id = len(raw_edges)
