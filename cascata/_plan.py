@@ -89,15 +89,36 @@ class ComponentPlan:
         return f"{self.name}@{self.class_name}"
 
 
+# Seconds a worker may take from its start to READY (a remote one unpickles the plan first).
+START_TIMEOUT = 30.0
+# Seconds between heartbeats (worker to coordinator; coordinator and daemon both ways).
+HEARTBEAT_INTERVAL = 0.25
+# Seconds a worker may go without answering before it counts as frozen.
+LIVENESS_LIMIT = 5.0
+# Seconds without a word from a daemon (or, seen from a daemon, from the coordinator) before that
+# side counts as lost: several heartbeats, so one late packet is not a lost host.
+HOST_TIMEOUT = 3.0
+# Stop ladder: seconds to exit after FINISH or ABORT, then after SIGTERM (SIGKILL follows).
+STOP_GRACE = 2.0
+TERM_GRACE = 1.0
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Per-run knobs; every field has a safe default."""
+    """Per-run knobs, including every timing a remote worker or daemon must agree on; every
+    field has a safe default."""
 
     max_item_bytes: int
     # Send buffered small items when this many are pending on one link.
     batch_items: int = 1024
     # ... or when this many payload bytes are pending.
     batch_bytes: int = 1 << 20
+    start_timeout: float = START_TIMEOUT
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
+    liveness_limit: float = LIVENESS_LIMIT
+    host_timeout: float = HOST_TIMEOUT
+    stop_grace: float = STOP_GRACE
+    term_grace: float = TERM_GRACE
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,10 @@ from ..worker.inputs import WAIT_OUT
 from ..worker.process import worker_main
 from .report import RunReport
 
-# Seconds a worker may take from fork to READY.
-WORKER_START_TIMEOUT = 30.0
-# Seconds without a heartbeat before a worker counts as frozen.
-WORKER_FREEZE_TIMEOUT = 5.0
 # Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
 PROBE_INTERVAL = 0.05
-# Seconds the supervisor waits on the control socket per turn (bounds reaction time).
+# Milliseconds the supervisor waits on the control socket per turn (bounds reaction time).
 POLL_MS = 20
-# Stop ladder: seconds to exit after FINISH/ABORT, then after SIGTERM.
-STOP_GRACE = 2.0
-TERM_GRACE = 1.0
 
 
 class Coordinator:
@@ -73,9 +66,7 @@ class Coordinator:
             self.router.bind(ctl)
             self._last_seen = dict.fromkeys(range(self.n), time.monotonic())
             endpoints = self._wait_ready()
-            go = control.encode(control.GO, peers={str(i): ep for i, ep in endpoints.items()})
-            for i in range(self.n):
-                self.router.send_multipart([f"w{i}".encode(), go])
+            self._send_all(control.Go(peers=endpoints))
             self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
             self._thread.daemon = True
             self._thread.start()
@@ -88,7 +79,8 @@ class Coordinator:
 
     def _wait_ready(self) -> dict[int, str]:
         endpoints: dict[int, str] = {}
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        limit = self.plan.settings.start_timeout
+        deadline = time.monotonic() + limit
         while len(endpoints) < self.n:
             if time.monotonic() > deadline:
                 missing = sorted(set(range(self.n)) - endpoints.keys())
@@ -96,16 +88,16 @@ class Coordinator:
                     WorkerLostError(
                         self._worker_name(missing[0]),
                         self.pids.get(missing[0]),
-                        f"did not report READY within {WORKER_START_TIMEOUT:.0f} s",
+                        f"did not report READY within {limit:.0f} s",
                         self.plan.placement.get(missing[0], ()),
                     )
                 )
             self._check_processes()
-            for who, kind, fields in self._receive(POLL_MS):
-                if kind == control.READY:
-                    endpoints[who] = fields["endpoint"]
+            for who, msg in self._receive(POLL_MS):
+                if isinstance(msg, control.Ready):
+                    endpoints[who] = msg.endpoint
                 else:
-                    self._handle(who, kind, fields)
+                    self._handle(who, msg)
             if self.error is not None:
                 raise _Failure(self.error)
         return endpoints
@@ -128,15 +120,15 @@ class Coordinator:
     def _loop(self) -> None:
         self._done: set[int] = set()
         self._probe = 0
-        self._snapshots: dict[int, dict[str, Any]] = {}
+        self._snapshots: dict[int, control.Snapshot] = {}
         self._previous: list[Any] | None = None
         self._ended_all = False
         next_probe = time.monotonic() + PROBE_INTERVAL
         while len(self._done) < self.n:
             if self._abort.is_set():
                 raise _Failure(KeyboardInterrupt())
-            for who, kind, fields in self._receive(POLL_MS):
-                self._handle(who, kind, fields)
+            for who, msg in self._receive(POLL_MS):
+                self._handle(who, msg)
             if self.error is not None:
                 raise _Failure(self.error)
             self._check_processes()
@@ -145,7 +137,7 @@ class Coordinator:
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 self._send_probe()
 
-    def _receive(self, timeout_ms: int) -> list[tuple[int, str, dict[str, Any]]]:
+    def _receive(self, timeout_ms: int) -> list[tuple[int, control.Record]]:
         out = []
         if not self.router.poll(timeout_ms):
             return out
@@ -154,24 +146,23 @@ class Coordinator:
                 ident, frame = self.router.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
                 return out
-            who = int(ident[1:])
+            who = control.WorkerId.parse(ident).index
             self._last_seen[who] = time.monotonic()
-            kind, fields = control.decode(frame)
-            out.append((who, kind, fields))
+            out.append((who, control.decode(frame)))
 
-    def _handle(self, who: int, kind: str, fields: dict[str, Any]) -> None:
-        if kind == control.LOG:
-            comp = fields.get("component")
-            write_line(fields["level"], tuple(comp) if comp else None, fields["message"])
-        elif kind == control.ERROR:
+    def _handle(self, who: int, msg: control.Record) -> None:
+        if isinstance(msg, control.Log):
+            comp = msg.component
+            write_line(msg.level, tuple(comp) if comp else None, msg.message)
+        elif isinstance(msg, control.Error):
             if self.error is None:
-                self.error = pickle.loads(fields["error"])
-        elif kind == control.DONE:
+                self.error = pickle.loads(msg.error)
+        elif isinstance(msg, control.Done):
             self._done.add(who)
-            self._stats[who] = fields["stats"]
-        elif kind == control.SNAPSHOT:
-            if fields["probe"] == self._probe:
-                self._snapshots[who] = fields
+            self._stats[who] = msg.stats
+        elif isinstance(msg, control.Snapshot):
+            if msg.probe == self._probe:
+                self._snapshots[who] = msg
                 if len(self._snapshots) == self.n:
                     self._judge_round()
 
@@ -192,8 +183,9 @@ class Coordinator:
 
     def _check_heartbeats(self) -> None:
         now = time.monotonic()
+        limit = self.plan.settings.liveness_limit
         for i, seen in self._last_seen.items():
-            if now - seen > WORKER_FREEZE_TIMEOUT:
+            if now - seen > limit:
                 pid = self.pids[i]
                 raise _Failure(
                     WorkerLostError(
@@ -209,44 +201,44 @@ class Coordinator:
     def _send_probe(self) -> None:
         self._probe += 1
         self._snapshots = {}
-        msg = control.encode(control.PROBE, probe=self._probe)
-        for i in range(self.n):
-            self.router.send_multipart([f"w{i}".encode(), msg])
+        self._send_all(control.Probe(probe=self._probe))
 
     def _judge_round(self) -> None:
         snaps = [self._snapshots[i] for i in range(self.n)]
-        key = [(s["events"], s["sent"], s["received"]) for s in snaps]
-        quiet = all(s["idle"] for s in snaps) and sum(s["sent"] for s in snaps) == sum(
-            s["received"] for s in snaps
+        key = [(s.events, s.sent, s.received) for s in snaps]
+        quiet = all(s.idle for s in snaps) and sum(s.sent for s in snaps) == sum(
+            s.received for s in snaps
         )
         stable = quiet and key == self._previous
         self._previous = key if quiet else None
         if not stable:
             return
         self._previous = None
-        waits = [w for s in snaps for w in s["waits"]]
+        waits = [w for s in snaps for w in s.waits]
         blocked = [w for w in waits if w[1] == WAIT_OUT]
         if blocked or self._ended_all:
             raise _Failure(DeadlockError(_describe_waits(waits)))
         self._ended_all = True
-        msg = control.encode(control.END_ALL)
+        self._send_all(control.EndAll())
+
+    def _send_all(self, msg: control.Record, flags: int = 0) -> None:
+        data = msg.encode()
         for i in range(self.n):
-            self.router.send_multipart([f"w{i}".encode(), msg])
+            self.router.send_multipart([control.WorkerId(i).control, data], flags=flags)
 
     # -- stop -----------------------------------------------------------------------------------
 
     def _shutdown(self, abort: bool) -> None:
-        kind = control.ABORT if abort else control.FINISH
         router = getattr(self, "router", None)
         if router is not None:
-            msg = control.encode(kind)
-            for i in range(self.n):
-                try:
-                    router.send_multipart([f"w{i}".encode(), msg], flags=zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
+            try:
+                self._send_all(control.Abort() if abort else control.Finish(), flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
         live = [pid for pid in self.pids.values() if pid > 0]
-        gone = pool.stop_ladder(live, STOP_GRACE if not abort else TERM_GRACE, TERM_GRACE)
+        settings = self.plan.settings
+        grace = settings.term_grace if abort else settings.stop_grace
+        gone = pool.stop_ladder(live, grace, settings.term_grace)
         if not abort and self.error is None:
             self._check_clean_exit(gone)
         if router is not None:

@@ -1,42 +1,172 @@
-"""Control messages between the coordinator (ROUTER) and workers (DEALER).
+"""Control messages between the coordinator and workers, as typed records.
 
-A message is one msgpack frame ``[kind, fields]``. Errors travel pickled inside ``fields``; the
-control channel is only ever opened to an authenticated peer (a child process, or a daemon behind
-CurveZMQ), so nothing unauthenticated is unpickled.
+A message is one msgpack frame ``[PROTOCOL, kind, fields]``; each kind is a frozen dataclass below
+with ``encode()`` and a module-level :func:`decode` that validates the kind and the fields. Errors
+travel pickled inside :class:`Error`; the control channel is only ever opened to an authenticated
+peer (a child process, or a daemon behind CurveZMQ), so nothing unauthenticated is unpickled.
+
+Worker identities on the wire are :class:`WorkerId` values, the same on every host: the index of
+the worker in the plan, never a pid or a host name.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import msgpack
 
 from ..errors import ProtocolError
 
-PROTOCOL = 1
-
-# worker -> coordinator
-READY = "ready"
-HEARTBEAT = "heartbeat"
-LOG = "log"
-ERROR = "error"
-DONE = "done"
-SNAPSHOT = "snapshot"
-# coordinator -> worker
-GO = "go"
-PROBE = "probe"
-END_ALL = "end_all"
-FINISH = "finish"
-ABORT = "abort"
-
-KINDS = frozenset({READY, HEARTBEAT, LOG, ERROR, DONE, SNAPSHOT, GO, PROBE, END_ALL, FINISH, ABORT})
+# Bumped whenever a record's fields change: a peer speaking another version is refused by name.
+PROTOCOL = 2
 
 
-def encode(kind: str, **fields: Any) -> bytes:
-    return msgpack.packb([PROTOCOL, kind, fields], use_bin_type=True)
+@dataclass(frozen=True, order=True)
+class WorkerId:
+    """A worker of one plan: its index, and the ZeroMQ identities it uses on control sockets."""
+
+    index: int
+
+    @property
+    def control(self) -> bytes:
+        """Identity of the worker's control DEALER (the one the event loop owns)."""
+        return b"w%d" % self.index
+
+    @property
+    def heartbeat(self) -> bytes:
+        """Identity of the worker's heartbeat DEALER (a thread of its own)."""
+        return b"h%d" % self.index
+
+    @classmethod
+    def parse(cls, raw: bytes) -> WorkerId:
+        """The worker behind a control or heartbeat identity; ProtocolError if it is neither."""
+        if len(raw) < 2 or raw[:1] not in (b"w", b"h") or not raw[1:].isdigit():
+            raise ProtocolError(f"malformed control message: unknown peer identity {raw[:32]!r}")
+        return cls(int(raw[1:]))
+
+    def __str__(self) -> str:
+        return f"worker-{self.index}"
 
 
-def decode(frame: bytes) -> tuple[str, dict[str, Any]]:
+class Record:
+    """Base of control records: a ``KIND`` tag and dataclass fields that msgpack can carry."""
+
+    KIND: ClassVar[str] = ""
+
+    def encode(self) -> bytes:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return msgpack.packb([PROTOCOL, self.KIND, fields], use_bin_type=True)
+
+
+# -- worker -> coordinator ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready(Record):
+    """The worker built its plan and bound its data socket at ``endpoint``."""
+
+    KIND: ClassVar[str] = "ready"
+    endpoint: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Heartbeat(Record):
+    """The worker's process is alive (sent by a thread, so a busy loop still beats)."""
+
+    KIND: ClassVar[str] = "heartbeat"
+    worker: int
+
+
+@dataclass(frozen=True)
+class Log(Record):
+    """A log record from a component (``component`` is ``(name, class)``) or from the worker."""
+
+    KIND: ClassVar[str] = "log"
+    level: str
+    component: Any
+    message: str
+
+
+@dataclass(frozen=True)
+class Error(Record):
+    """The run must fail with this error (a pickled CascataError)."""
+
+    KIND: ClassVar[str] = "error"
+    error: bytes
+
+
+@dataclass(frozen=True)
+class Done(Record):
+    """Every component of the worker finished; ``stats`` feeds the run report."""
+
+    KIND: ClassVar[str] = "done"
+    stats: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Snapshot(Record):
+    """Counters for quiescence detection, answering the probe numbered ``probe``."""
+
+    KIND: ClassVar[str] = "snapshot"
+    probe: int
+    events: int
+    sent: int
+    received: int
+    idle: bool
+    waits: list[Any] = field(default_factory=list)
+
+
+# -- coordinator -> worker ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Go(Record):
+    """Every worker is READY: connect to the peers' endpoints (keyed by worker index) and run."""
+
+    KIND: ClassVar[str] = "go"
+    peers: dict[int, str]
+
+
+@dataclass(frozen=True)
+class Probe(Record):
+    """Answer with a :class:`Snapshot` carrying this number."""
+
+    KIND: ClassVar[str] = "probe"
+    probe: int
+
+
+@dataclass(frozen=True)
+class EndAll(Record):
+    """The graph is quiescent: end every input port still open."""
+
+    KIND: ClassVar[str] = "end_all"
+
+
+@dataclass(frozen=True)
+class Finish(Record):
+    """The run succeeded: flush and exit."""
+
+    KIND: ClassVar[str] = "finish"
+
+
+@dataclass(frozen=True)
+class Abort(Record):
+    """The run failed: exit at once."""
+
+    KIND: ClassVar[str] = "abort"
+
+
+_KINDS: dict[str, type[Record]] = {
+    cls.KIND: cls
+    for cls in (Ready, Heartbeat, Log, Error, Done, Snapshot, Go, Probe, EndAll, Finish, Abort)
+}
+
+
+def decode(frame: bytes) -> Record:
+    """The record in ``frame``; ProtocolError naming what was wrong (version, kind, fields)."""
     try:
         version, kind, fields = msgpack.unpackb(frame, raw=False, strict_map_key=False)
     except Exception as exc:
@@ -45,6 +175,10 @@ def decode(frame: bytes) -> tuple[str, dict[str, Any]]:
         raise ProtocolError(
             f"control protocol {version!r}, expected {PROTOCOL}: run one cascata version everywhere"
         )
-    if kind not in KINDS or not isinstance(fields, dict):
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None or not isinstance(fields, dict):
         raise ProtocolError(f"malformed control message: kind {kind!r}")
-    return kind, fields
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        raise ProtocolError(f"malformed control message {kind!r}: {exc}") from exc

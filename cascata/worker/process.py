@@ -27,9 +27,6 @@ from .inputs import WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import ComponentRuntime
 
-# Seconds between heartbeats to the coordinator (sent from a thread, so a component that blocks
-# the event loop with long computation is not mistaken for a frozen worker).
-HEARTBEAT_INTERVAL = 0.25
 # Most plain values a publisher may buffer beyond capacity at a consumer in the same worker: it
 # saves task switches (W2 with 2 workers: 32 gave 25-39k items/s, 96 gave 40-42k).
 LOCAL_SLACK = 96
@@ -51,14 +48,14 @@ class Worker:
         self.runtimes: list[ComponentRuntime] = []
         self.channels: list[InputChannel] = []
         self._failed = False
-        self._finish: asyncio.Future[str] | None = None
+        self._finish: asyncio.Future[control.Record] | None = None
 
     # -- setup ----------------------------------------------------------------------------------
 
     def _open_sockets(self, ctx: zmq.Context) -> None:
         self.actx = zmq.asyncio.Context.shadow(ctx.underlying)
         self.ctl = self.actx.socket(zmq.DEALER)
-        self.ctl.setsockopt(zmq.IDENTITY, f"w{self.index}".encode())
+        self.ctl.setsockopt(zmq.IDENTITY, control.WorkerId(self.index).control)
         self.ctl.setsockopt(zmq.LINGER, 1000)
         # Never drop a control message (a log line, DONE, an error) because the coordinator is
         # momentarily behind: queue it. Its volume is bounded by what components log.
@@ -153,18 +150,18 @@ class Worker:
 
     # -- control --------------------------------------------------------------------------------
 
-    def send_ctl(self, kind: str, **fields: Any) -> None:
+    def send_ctl(self, msg: control.Record) -> None:
         # Always through the asyncio socket, on the loop's thread: a second (sync) handle on the
         # same socket would consume the edge-triggered readiness of its FD, and a FINISH that
         # then arrived would never wake the pending receive.
-        data = control.encode(kind, **fields)
+        data = msg.encode()
         if threading.get_ident() == self._loop_thread:
             self.ctl.send(data)
         else:  # a component logging from a thread of its own
             self._loop.call_soon_threadsafe(self.ctl.send, data)
 
     def _forward_log(self, levelname: str, component: Any, message: str) -> None:
-        self.send_ctl(control.LOG, level=levelname, component=component, message=message)
+        self.send_ctl(control.Log(level=levelname, component=component, message=message))
 
     def report_error(self, error: CascataError) -> None:
         if self._failed:
@@ -174,30 +171,30 @@ class Worker:
             payload = pickle.dumps(error)
         except Exception:
             payload = pickle.dumps(CascataError(str(error)))
-        self.send_ctl(control.ERROR, error=payload)
+        self.send_ctl(control.Error(error=payload))
 
     async def _control_loop(self) -> None:
         try:
             await self._serve_control()
         except Exception as exc:  # a dead control loop would leave this worker deaf to FINISH
             if self._finish is not None and not self._finish.done():
-                self._finish.set_result(control.ABORT)
+                self._finish.set_result(control.Abort())
             self.report_error(ProtocolError(f"{self.name}: control channel failed: {exc!r}"))
 
     async def _serve_control(self) -> None:
         while True:
-            kind, fields = control.decode(await self.ctl.recv())
-            if kind == control.PROBE:
-                self.send_ctl(control.SNAPSHOT, probe=fields["probe"], **self.snapshot())
-            elif kind == control.END_ALL:
+            msg = control.decode(await self.ctl.recv())
+            if isinstance(msg, control.Probe):
+                self.send_ctl(self.snapshot(msg.probe))
+            elif isinstance(msg, control.EndAll):
                 for ch in self.channels:
                     ch.force_end()
-            elif kind in (control.FINISH, control.ABORT):
+            elif isinstance(msg, control.Finish | control.Abort):
                 if self._finish is not None and not self._finish.done():
-                    self._finish.set_result(kind)
+                    self._finish.set_result(msg)
                 return
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, probe: int) -> control.Snapshot:
         """Counters for quiescence detection, and who waits on what, for deadlock reports."""
         idle = all(rt.activity.idle() for rt in self.runtimes)
         idle = idle and not any(link.pending() for link in self.links.values())
@@ -207,13 +204,10 @@ class Worker:
             if act.state in (WAIT_IN, WAIT_OUT):
                 target = getattr(act.on, "full_name", None) or getattr(act.on, "label", "?")
                 waits.append([act.label, act.state, target])
-        return {
-            "events": self.tracker.events,
-            "sent": self.tracker.msgs_sent,
-            "received": self.tracker.msgs_received,
-            "idle": idle,
-            "waits": waits,
-        }
+        tracker = self.tracker
+        return control.Snapshot(
+            probe, tracker.events, tracker.msgs_sent, tracker.msgs_received, idle, waits
+        )
 
     # -- running --------------------------------------------------------------------------------
 
@@ -275,12 +269,12 @@ class Worker:
             self.report_error(ProtocolError(f"{self.name} could not build its plan: {exc}"))
             await self._wait_stop()
             return
-        self.send_ctl(control.READY, endpoint=self.data_endpoint, pid=os.getpid())
-        kind, fields = control.decode(await self.ctl.recv())
-        if kind != control.GO:
+        self.send_ctl(control.Ready(endpoint=self.data_endpoint, pid=os.getpid()))
+        go = control.decode(await self.ctl.recv())
+        if not isinstance(go, control.Go):
             return
         for peer, sock in self._push.items():
-            sock.connect(fields["peers"][str(peer)])
+            sock.connect(go.peers[peer])
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
         comps = [
             loop.create_task(self._run_component(rt)) for rt in self.runtimes if not rt.inline
@@ -290,20 +284,19 @@ class Worker:
         if every.done() and not self._failed:
             for link in self.links.values():
                 link.flush()
-            self.send_ctl(control.DONE, stats=self._stats())
+            self.send_ctl(control.Done(stats=self._stats()))
         outcome = await self._finish
         for t in comps + tasks:
             t.cancel()
         await asyncio.gather(*comps, *tasks, return_exceptions=True)
         every.cancel()
-        if outcome == control.FINISH:
+        if isinstance(outcome, control.Finish):
             for link in self.links.values():
                 link.flush()
 
     async def _wait_stop(self) -> None:
         while True:
-            kind, _ = control.decode(await self.ctl.recv())
-            if kind in (control.FINISH, control.ABORT):
+            if isinstance(control.decode(await self.ctl.recv()), control.Finish | control.Abort):
                 return
 
     def _stats(self) -> dict[str, Any]:
@@ -331,22 +324,26 @@ def _share_activity(rt: ComponentRuntime, activity: Activity) -> None:
                     _share_activity(writer.target, activity)
 
 
-def _heartbeat(ctx: zmq.Context, endpoint: str, index: int, parent: int, stop: threading.Event) -> None:
-    """Tell the coordinator this process lives; exit if the process that started us is gone."""
+def _heartbeat(
+    ctx: zmq.Context, endpoint: str, index: int, parent: int, interval: float, stop: threading.Event
+) -> None:
+    """Tell the coordinator this process lives (from a thread, so a component that blocks the
+    event loop is not mistaken for a frozen worker); exit if the process that started us is gone."""
     sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.IDENTITY, f"h{index}".encode())
+    sock.setsockopt(zmq.IDENTITY, control.WorkerId(index).heartbeat)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.connect(endpoint)
     try:
-        while not stop.wait(HEARTBEAT_INTERVAL):
+        beat = control.Heartbeat(worker=index).encode()
+        while not stop.wait(interval):
             if os.getppid() != parent:
                 # The caller died: nobody will collect our results, nor remove the run's
                 # directory; the first worker to notice removes it, then all exit.
                 if endpoint.startswith("ipc://"):
                     remove_run_dir(os.path.dirname(endpoint[len("ipc://") :]))
                 os._exit(4)
-            sock.send(control.encode(control.HEARTBEAT, worker=index), flags=zmq.NOBLOCK)
+            sock.send(beat, flags=zmq.NOBLOCK)
     except zmq.ZMQError:
         pass
     finally:
@@ -357,8 +354,9 @@ def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, p
     """Entry point of a worker process (in the forked child)."""
     ctx = zmq.Context()
     stop = threading.Event()
+    interval = plan.settings.heartbeat_interval
     beat = threading.Thread(
-        target=_heartbeat, args=(ctx, ctl_endpoint, index, parent, stop), daemon=True
+        target=_heartbeat, args=(ctx, ctl_endpoint, index, parent, interval, stop), daemon=True
     )
     beat.start()
     worker = Worker(plan, index, ctl_endpoint, data_endpoint)
@@ -373,6 +371,6 @@ def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, p
             asyncio.run(worker.run(ctx))
     finally:
         stop.set()
-        beat.join(timeout=2 * HEARTBEAT_INTERVAL + 1)
+        beat.join(timeout=2 * interval + 1)
         worker.close()
         ctx.term()
