@@ -3,7 +3,7 @@
 One document describes one level of nesting; subgraphs nest the same schema::
 
     {"nodes": {"add": {"module": "pkg.mod", "class": "Add", "group": null,
-                       "inports": {"x": {"capacity": 10, "initial": null, "batch_size": null}},
+                       "inports": {"x": {"capacity": null, "initial": null, "batch_size": null}},
                        "persist": {"count": {"args": [0], "kwargs": {}}},   # only when set
                        "firing": [["x"]]}},                                 # only when declared
      "group_handles": {"ws": {"module": ..., "class": ..., "count": 3, "inports": {...},
@@ -89,7 +89,8 @@ def _state_doc(comp: Component) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "inports": {
             p.name: {
-                "capacity": p.capacity,
+                # null: none given, the runtime chooses (not the same as an exact 10)
+                "capacity": p.given_capacity,
                 "initial": None
                 if p.initial is NOT_SET
                 else encode_value(p.initial, f"the initial value of inport '{p.full_name}'"),
@@ -364,9 +365,11 @@ def _apply_inport(comp: Component, pname: str, spec: Any, where: str) -> None:
     _check_keys(spec, where, required=(), known=_INPORT_KEYS)
     if "capacity" in spec:
         capacity = spec["capacity"]
-        if type(capacity) is not int or capacity < 1:
-            raise _bad(f"{where}.capacity", f"expected a positive integer, got {capacity!r}")
-        port.capacity = capacity
+        if capacity is not None and (type(capacity) is not int or capacity < 1):
+            raise _bad(
+                f"{where}.capacity", f"expected null (none given) or a positive integer, got {capacity!r}"
+            )
+        port.given_capacity = capacity
     if "batch_size" in spec:
         size = spec["batch_size"]
         if size is not None and (type(size) is not int or size < 0):

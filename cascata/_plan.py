@@ -16,6 +16,7 @@ class InPortPlan:
 
     ``publishers`` are the ids of the edges that feed it; ``initial`` is meaningful only when
     ``has_initial``: a constant if there are no publishers, else a seed delivered first.
+    ``exact``: the capacity was given, so no publisher may run beyond it (SPEC section 5).
     """
 
     name: str
@@ -24,6 +25,7 @@ class InPortPlan:
     publishers: tuple[int, ...]
     has_initial: bool = False
     initial: Any = None
+    exact: bool = False
 
     @property
     def constant(self) -> bool:

@@ -192,7 +192,7 @@ def _copy_state(old: Component, new: Component) -> None:
     """Initial values, capacities, batch sizes, firing groups and persist arguments."""
     for port in old.inports:
         copy = new._ports[port.name]
-        copy.capacity = port.capacity
+        copy.given_capacity = port.given_capacity
         copy.initial = port.initial
         copy.batch_size = port.batch_size
         copy.connected = port.connected

@@ -14,16 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GraphError
-from .port import InPort, OutPort, Persist
-
-DEFAULT_CAPACITY = 10
+from .port import InPort, OutPort, Persist, check_capacity
 
 
 @dataclass
 class _Declarations:
     """What the decorators recorded, in source order (top to bottom)."""
 
-    inports: list[tuple[str, int, Any]] = field(default_factory=list)
+    inports: list[tuple[str, int | None, Any]] = field(default_factory=list)
     outports: list[str] = field(default_factory=list)
     persists: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
 
@@ -45,10 +43,14 @@ def _check_name(func: Any, name: str) -> None:
         raise GraphError(f"'{name}' is declared twice on {getattr(func, '__name__', func)}")
 
 
-def inport(name: str, capacity: int = DEFAULT_CAPACITY, default: Any = None) -> Callable[[Any], Any]:
-    """Declare an input port; ``capacity`` bounds its buffer in items; ``default`` is a constant."""
-    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-        raise ValueError(f"inport '{name}': capacity must be a positive integer, got {capacity!r}")
+def inport(name: str, capacity: int | None = None, default: Any = None) -> Callable[[Any], Any]:
+    """Declare an input port; ``default`` is a constant.
+
+    A given ``capacity`` bounds exactly how many items a publisher may have sent and this
+    port's runner not yet taken (pace, not only memory); without one the runtime chooses
+    (DEFAULT_CAPACITY items, more for small items within a byte budget)."""
+    if capacity is not None:
+        check_capacity(capacity, name)
 
     def decorate(func: Any) -> Any:
         _check_name(func, name)

@@ -33,6 +33,10 @@ class _NotSet:
 
 NOT_SET = _NotSet()
 
+# Items an inport holds when its declaration gives no capacity. Such a port's bound is the
+# runtime's choice: small items may exceed it within a byte budget (worker.ports.SLACK_BYTES).
+DEFAULT_CAPACITY = 10
+
 
 class InPort:
     """An input port of one component instance.
@@ -40,18 +44,32 @@ class InPort:
     ``initial`` is a constant while the port has no connection, or a *seed* delivered before the
     connection's items when set (with ``<``) after connecting. ``batch_size`` is ``None`` for item
     by item, ``0`` for all items in one list, ``n`` for lists of ``n``.
+
+    ``given_capacity`` is the capacity the user declared (``@inport('x', capacity=10)`` or
+    ``port.capacity = 10``), exact at run time; ``None`` lets the runtime choose (``capacity``
+    then reads DEFAULT_CAPACITY).
     """
 
     def __init__(
-        self, component: Component, name: str, capacity: int, default: Any, type_: Any
+        self, component: Component, name: str, capacity: int | None, default: Any, type_: Any
     ) -> None:
         self.component = component
         self.name = name
-        self.capacity = capacity
+        self.given_capacity = capacity
         self.type = type_
         self.initial: Any = NOT_SET if default is None else default
         self.batch_size: int | None = None
         self.connected = False
+
+    @property
+    def capacity(self) -> int:
+        """Items this port holds: the given capacity, else DEFAULT_CAPACITY."""
+        given = self.given_capacity
+        return DEFAULT_CAPACITY if given is None else given
+
+    @capacity.setter
+    def capacity(self, value: int) -> None:
+        self.given_capacity = check_capacity(value, self.full_name)
 
     @property
     def full_name(self) -> str:
@@ -73,6 +91,13 @@ class InPort:
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+def check_capacity(value: Any, where: str) -> int:
+    """``value`` if it is a valid capacity (a positive int), else a ValueError naming ``where``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"inport '{where}': capacity must be a positive integer, got {value!r}")
+    return value
 
 
 class OutPort:

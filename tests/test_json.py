@@ -10,7 +10,7 @@ import pytest
 
 from cascata import Graph, GraphError, component, inport, outport
 from cascata.port import NOT_SET, OutPort
-from tests.components import Add, Collect, Mix, Source, nested_subgraph, run_collect
+from tests.components import Add, Collect, Double, Mix, Source, nested_subgraph, run_collect
 
 
 class Namespace:
@@ -23,7 +23,7 @@ class Namespace:
         await out.send(-x)
 
 
-def inport_doc(capacity=10, initial=None, batch_size=None):
+def inport_doc(capacity=None, initial=None, batch_size=None):
     return {"capacity": capacity, "initial": initial, "batch_size": batch_size}
 
 
@@ -282,7 +282,7 @@ def _set(doc, path, value):
         (("nodes", "src", "module"), KeyError, r"nodes\['src'\]\.module: missing"),
         (("nodes", "src", "module"), 7, r"nodes\['src'\]\.module: expected a string, got int"),
         (("nodes", "src", "inports", "n", "capacity"), "big",
-         r"nodes\['src'\]\.inports\['n'\]\.capacity: expected a positive integer"),
+         r"nodes\['src'\]\.inports\['n'\]\.capacity: expected null \(none given\) or a positive"),
         (("nodes", "src", "inports", "nope"), {}, r"nodes\['src'\]\.inports\['nope'\]: Source has no"),
         (("nodes", "src", "colour"), "red", r"nodes\['src'\]\.colour: unknown key"),
         (("nodes", "src", "group"), "ws", r"nodes\['src'\]\.group: must be null"),
@@ -379,3 +379,20 @@ def test_random_wirings_round_trip_stably_and_rebuild_the_same_edges(seed):
     assert rebuilt.to_json() == doc
     assert _wiring(rebuilt) == _wiring(g)
     assert sorted(rebuilt.nodes) == sorted(g.nodes)
+
+
+def test_the_round_trip_keeps_whether_a_capacity_was_given():
+    g = Graph()
+    g.src = Source
+    g.dbl = Double  # declares capacity=4
+    g.add = Add  # declares none
+    g.src.out >> g.dbl.x
+    g.dbl.out >> g.add.x
+    g.add.k.capacity = 10  # given, though equal to the default
+    doc = g.to_json()
+    inports = {n: {p: s["capacity"] for p, s in d["inports"].items()} for n, d in doc["nodes"].items()}
+    assert inports == {"src": {"n": None}, "dbl": {"x": 4}, "add": {"x": None, "k": 10}}
+    rebuilt = Graph.from_json(json.loads(json.dumps(doc)))
+    assert rebuilt.to_json() == doc
+    given = [(p.full_name, p.given_capacity, p.capacity) for c in rebuilt.nodes.values() for p in c.inports]
+    assert given == [("src.n", None, 10), ("dbl.x", 4, 4), ("add.x", None, 10), ("add.k", 10, 10)]

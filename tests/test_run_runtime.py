@@ -17,8 +17,6 @@ import psutil
 import pytest
 
 from cascata import Graph, WorkerLostError, component, inport, outport, persist
-from cascata.worker.ports import SMALL_ITEM_SLACK
-from cascata.worker.process import LOCAL_SLACK
 from tests.components import Collect, Pass, Sink, Source, run_collect
 from tests.helpers import poll_for
 
@@ -78,15 +76,16 @@ def _stable(value, least=0, settle=0.3, timeout=10.0):
     ("workers", "kind", "least", "bound"),
     [
         (1, "plain", 0, 5 + 2),  # same worker: handed over inline, nothing buffered
-        (2, "large", 5, 5 + 2),  # other worker, large items: exactly the capacity
-        (2, "small", 5 + SMALL_ITEM_SLACK, 5 + SMALL_ITEM_SLACK + 2),  # small items: the slack
-        (2, "plain", 5 + SMALL_ITEM_SLACK, 5 + SMALL_ITEM_SLACK + 2),  # plain values: the slack
+        # other worker: the given capacity is exact whatever the item size
+        (2, "large", 5, 5 + 2),
+        (2, "small", 5, 5 + 2),
+        (2, "plain", 5, 5 + 2),
     ],
 )
 def test_producer_runs_at_most_capacity_ahead_of_a_stalled_consumer(
     tmp_path, workers, kind, least, bound
 ):
-    n = SMALL_ITEM_SLACK + 3000  # more than the producer may run ahead in every case
+    n = 300  # far more than the producer may run ahead
     sent = multiprocessing.Value("i", 0)
     total = multiprocessing.Value("q", 0)
     gate = str(tmp_path / "open")
@@ -279,7 +278,7 @@ def test_quick_start_runs_as_a_plain_script_without_main_guard():
     assert out.stdout.split() == [str(i) for i in range(5, 15)]
 
 
-@pytest.mark.parametrize(("kind", "bound"), [("small", 5 + 2), ("plain", 5 + LOCAL_SLACK + 2)])
+@pytest.mark.parametrize(("kind", "bound"), [("small", 5 + 2), ("plain", 5 + 2)])
 def test_two_publishers_in_one_worker_stay_within_capacity_of_a_stalled_consumer(tmp_path, kind, bound):
     # two publishers, so no inline hand-over: items wait in the consumer's buffer
     sent = multiprocessing.Value("i", 0)

@@ -67,9 +67,7 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
             src_worker=placement[src.component.name],
             dst_worker=placement[dst.component.name],
             window=max(1, -(-dst.capacity // len(publishers[id(dst)]))),
-            # Distributing edges get a small slack: enough to keep a remote member busy over a
-            # credit round trip, little enough that no member hoards queued work.
-            slack=DISTRIBUTING_SLACK if edge_id in distributing else SMALL_ITEM_SLACK,
+            slack=_slack(dst, edge_id in distributing),
         )
         for edge_id, src, dst in raw_edges
     )
@@ -79,6 +77,16 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
     for c in plans:
         by_worker[c.worker] = (*by_worker.get(c.worker, ()), c.label)
     return Plan(uuid.uuid4().hex, plans, edges, workers, settings, by_worker)
+
+
+def _slack(port: Any, distributing: bool) -> int:
+    """Small items a publisher may send beyond its window: none when the capacity was given
+    (it is exact); into a group member a few, enough to keep a remote member busy over a
+    credit round trip, little enough that no member hoards queued work; else many, within
+    the byte budget a RemoteEdge keeps."""
+    if port.given_capacity is not None:
+        return 0
+    return DISTRIBUTING_SLACK if distributing else SMALL_ITEM_SLACK
 
 
 def _mark_inline(
@@ -120,6 +128,7 @@ def _component(
                 publishers=tuple(publishers.get(id(port), ())),
                 has_initial=has_initial,
                 initial=port.initial if has_initial else None,
+                exact=port.given_capacity is not None,
             )
         )
     outports = tuple(OutPortPlan(p.name, tuple(routes.get(id(p), ()))) for p in comp.outports)

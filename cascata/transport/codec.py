@@ -136,6 +136,37 @@ def packable_copy(item: Any) -> Any:
     return NOT_PACKABLE
 
 
+# Bytes a packed number (int up to 64 bits, float, bool, None) counts for in a byte budget: its
+# pickle opcode and payload, rounded up. (Larger ints are rare enough to count as 64-bit ones.)
+NUMBER_BYTES = 16
+
+
+def packed_bytes(item: Any) -> int:
+    """An upper bound of the bytes a plain value or small record (see :func:`is_plain` and
+    :func:`packable_copy`) adds to a packed batch: what a byte budget counts it for."""
+    t = type(item)
+    if t is dict:
+        return 8 + _flat_bytes(item) + _flat_bytes(item.values())
+    if t is list or t is tuple:
+        return 8 + _flat_bytes(item)
+    return _flat_bytes((item,))
+
+
+def _flat_bytes(values: Any) -> int:
+    size = 0
+    for v in values:
+        tv = type(v)
+        if tv is str:  # UTF-8: up to 4 bytes a character unless all ASCII
+            size += (len(v) if v.isascii() else 4 * len(v)) + 6
+        elif tv is bytes:
+            size += len(v) + 6
+        elif tv is complex:
+            size += 48
+        else:
+            size += NUMBER_BYTES
+    return size
+
+
 def dumps_packed(items: list[Any]) -> bytes:
     """Serialize a list of plain values and small records (see :func:`is_plain` and
     :func:`packable_copy`) in one go."""

@@ -13,16 +13,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._plan import EdgePlan
-from ..transport.codec import NOT_PACKABLE, dumps, is_plain, packable_copy
+from ..transport.codec import NOT_PACKABLE, NUMBER_BYTES, dumps, is_plain, packable_copy, packed_bytes
 from .inputs import RUN, WAIT_OUT, Activity, InputChannel
 
-# Extra items a remote publisher may have in flight while they are small (see RemoteEdge): for
-# plain values at most SMALL_ITEM_SLACK x codec.PLAIN_MAX_LEN bytes (1 MiB). It keeps links busy.
-# Measured on W1 with 2 workers: 1024 (with 256-item batches) gave 210-330k items/s, 4096 (with
-# 1024-item batches) 340-430k: fewer, larger messages mean fewer wake-ups of both processes.
+# Extra items a remote publisher may have in flight beyond the window of an inport with no given
+# capacity while they are small (see RemoteEdge). It keeps links busy. Measured on W1 with 2
+# workers: 1024 (with 256-item batches) gave 210-330k items/s, 4096 (with 1024-item batches)
+# 340-430k: fewer, larger messages mean fewer wake-ups of both processes.
 SMALL_ITEM_SLACK = 4096
-# Serialized bytes of non-plain items (records, small objects) a remote publisher may have in
-# flight before it stops using the slack: small items stream, large ones wait for credit.
+# The byte budget of that slack: an item goes beyond the window only while the serialized bytes
+# in flight on the edge (for packed items, codec.packed_bytes) stay within it.
 SLACK_BYTES = 1 << 20
 _NOT_WAITING = object()
 _NUMBERS = frozenset({int, float})
@@ -242,16 +242,17 @@ class RemoteEdge:
     """An edge to a channel in another worker: items are serialized and batched on a link.
 
     The publisher may have at most ``window`` items sent and not yet taken by the consumer, plus
-    up to ``slack`` (SMALL_ITEM_SLACK) more while they are small: plain values (codec.is_plain)
-    and small flat records (codec.packable_copy), which travel packed, or other items as long as
-    all the serialized bytes in flight on the edge stay within SLACK_BYTES. Streams of small
-    items (numbers, short records) are then not throttled by credit round trips, while large
-    items stay bounded by the window exactly.
+    up to ``slack`` (0 when the inport's capacity was given) more while the bytes in flight stay
+    within SLACK_BYTES: serialized bytes for items pickled on their own, an upper bound
+    (codec.packed_bytes) for plain values and small flat records, which travel packed. Streams
+    of small items (numbers, short records) are then not throttled by credit round trips, while
+    large items stay bounded by the window exactly.
     """
 
     __slots__ = (
         "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_waiter",
         "_listeners", "_where", "_max_bytes", "inflight_bytes", "_sizes", "_credited", "_waiting",
+        "limit",
     )
 
     def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
@@ -266,23 +267,34 @@ class RemoteEdge:
         self._listeners: list[asyncio.Future[None]] = []
         self._where = (edge.src_component, edge.src_port)
         self._max_bytes = max_bytes
-        # Serialized bytes of the non-plain items in flight, and (seq, size) of each, oldest
-        # first: credit for n items retires the oldest n, as the consumer takes them in order.
+        # Bytes of the items in flight other than numbers (which count NUMBER_BYTES each), and
+        # (seq, size) of each, oldest first: credit for n items retires the oldest n, as the
+        # consumer takes them in order.
         self.inflight_bytes = 0
         self._sizes: deque[tuple[int, int]] = deque()
         self._credited = 0
-        # Size of the item a blocked send holds (None: a plain value), for room().
+        # Size of the item a blocked send holds (None: a number), for room().
         self._waiting: int | None | object = _NOT_WAITING
+        # Most items in flight while the next one is a number: the hot path's one comparison.
+        self.limit = self.window
+        self._set_limit()
+
+    def _set_limit(self) -> None:
+        numbers_fit = (SLACK_BYTES - self.inflight_bytes) // NUMBER_BYTES + len(self._sizes)
+        self.limit = max(self.window, min(self.window + self.slack, numbers_fit))
 
     def _fits(self, size: int | None) -> bool:
-        """May one more item go now? Within the window always; beyond it within the slack, and
-        for a non-plain item of ``size`` bytes only while the bytes in flight stay small."""
+        """May one more item go now? Within the window always; beyond it within the slack while
+        the bytes in flight, with this item's ``size`` (None: a number), stay within budget."""
         out = self.outstanding
         if out < self.window:
             return True
+        if size is None:
+            return out < self.limit
         if out >= self.window + self.slack:
             return False
-        return size is None or self.inflight_bytes + size <= SLACK_BYTES
+        numbers = (out - len(self._sizes)) * NUMBER_BYTES
+        return self.inflight_bytes + numbers + size <= SLACK_BYTES
 
     def room(self) -> int:
         """Items that may go now: for a blocked send, whether the item it holds fits; else the
@@ -291,19 +303,24 @@ class RemoteEdge:
         waiting = self._waiting
         if waiting is not _NOT_WAITING:
             return 1 if self._fits(waiting) else 0  # type: ignore[arg-type]
-        slack = self.slack if self.inflight_bytes <= SLACK_BYTES else 0
-        return self.window + slack - self.outstanding
+        return self.limit - self.outstanding
 
     def add_room_listener(self, fut: asyncio.Future[None]) -> None:
         self._listeners.append(fut)
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
-        packed = item if type(item) in _NUMBERS or is_plain(item) else packable_copy(item)
-        if packed is not NOT_PACKABLE:  # a plain value, or a snapshot of a small record
-            if self.outstanding < self.window + self.slack:
-                self._put_plain(packed)
+        if type(item) in _NUMBERS:
+            if self.outstanding < self.limit:
+                self._put_plain(item)
                 return SENT
-            return self._send_later(packed, None, [], None, activity)
+            return self._send_later(item, None, [], None, activity)
+        packed = item if is_plain(item) else packable_copy(item)
+        if packed is not NOT_PACKABLE:  # a plain value, or a snapshot of a small record
+            size = packed_bytes(packed)
+            if self._fits(size):
+                self._put_packed(packed, size)
+                return SENT
+            return self._send_later(packed, None, [], size, activity)
         # Serialize first: the size decides whether the item may use the slack.
         body, buffers = dumps(item, self._max_bytes, *self._where)
         size = len(body) + sum(b.raw().nbytes for b in buffers) if buffers else len(body)
@@ -328,29 +345,43 @@ class RemoteEdge:
                     activity.set(RUN)
         finally:
             self._waiting = _NOT_WAITING
-        if body is None:
+        if body is not None:
+            self._put(body, buffers, size)  # type: ignore[arg-type]
+        elif size is None:
             self._put_plain(item)
         else:
-            self._put(body, buffers, size)  # type: ignore[arg-type]
+            self._put_packed(item, size)
 
     def _put_plain(self, item: Any) -> None:
         self.link.add_plain(self.edge_id, self.seq, item)
         self.seq += 1
         self.outstanding += 1
 
+    def _put_packed(self, item: Any, size: int) -> None:
+        self.link.add_plain(self.edge_id, self.seq, item)
+        self._account(size)
+
     def _put(self, body: bytes, buffers: list[Any], size: int) -> None:
         self.link.add_item(self.edge_id, self.seq, body, buffers)
+        self._account(size)
+
+    def _account(self, size: int) -> None:
         self._sizes.append((self.seq, size))
         self.inflight_bytes += size
         self.seq += 1
         self.outstanding += 1
+        if self.slack:
+            self._set_limit()
 
     def add_credit(self, n: int) -> None:
         self.outstanding -= n
         self._credited += n
         sizes = self._sizes
-        while sizes and sizes[0][0] < self._credited:
-            self.inflight_bytes -= sizes.popleft()[1]
+        if sizes:
+            while sizes and sizes[0][0] < self._credited:
+                self.inflight_bytes -= sizes.popleft()[1]
+            if self.slack:
+                self._set_limit()
         fut = self._waiter
         if fut is not None and not fut.done():
             fut.set_result(None)
@@ -364,16 +395,15 @@ class RemoteEdge:
         self.link.add_eos(self.edge_id, self.seq)
 
     def sender(self, port: OutputPort) -> Callable[[Any], Awaitable[None]]:
-        """``port.send`` when this is the port's only edge: plain values with credit to spare
+        """``port.send`` when this is the port's only edge: numbers with credit to spare
         go straight onto the link (``_put_plain`` written out: this is the hot path); anything
         else takes ``send``."""
         add_plain = self.link.add_plain
         edge_id = self.edge_id
-        limit = self.window + self.slack
         numbers = _NUMBERS
 
         def send(item: Any) -> Awaitable[None]:
-            if (type(item) in numbers or is_plain(item)) and self.outstanding < limit:
+            if type(item) in numbers and self.outstanding < self.limit:
                 add_plain(edge_id, self.seq, item)
                 self.seq += 1
                 self.outstanding += 1

@@ -49,9 +49,34 @@ def test_plain_values_use_window_and_slack_by_count(monkeypatch):
 
 
 def test_small_flat_records_travel_packed_like_plain_values(monkeypatch):
-    edge, link = _edge(monkeypatch, budget=10)
+    edge, link = _edge(monkeypatch, budget=10_000)
     assert [_try(edge, {"i": i, "tag": "x"}) for i in range(6)] == [True] * 5 + [False]
-    assert edge.inflight_bytes == 0 and [kind for _, kind in link.sent] == ["plain"] * 5
+    assert [kind for _, kind in link.sent] == ["plain"] * 5
+    assert 0 < edge.inflight_bytes < 5 * 100  # counted by their packed size's bound
+
+
+def test_small_records_beyond_the_window_count_against_the_byte_budget(monkeypatch):
+    edge, link = _edge(monkeypatch, window=2, slack=100, budget=1000)
+    record = {f"k{j:02d}": "v" * 10 for j in range(8)}  # 8 + 8 * (3 + 6 + 10 + 6) = 208 bytes
+    sent = [_try(edge, dict(record)) for _ in range(8)]
+    assert sent == [True] * 4 + [False] * 4 and edge.inflight_bytes == 4 * 208
+
+
+def test_numbers_share_the_byte_budget_with_other_items(monkeypatch):
+    edge, link = _edge(monkeypatch, window=1, slack=1000, budget=1000)
+    assert _try(edge, (0, b"x" * 600))  # the window
+    big = edge.inflight_bytes
+    assert 600 < big < 700
+    # what is left of the budget, in numbers of 16 bytes each
+    assert sum(_try(edge, i) for i in range(100)) == (1000 - big) // 16
+    edge.add_credit(1)  # the big item is taken: the numbers may fill the whole budget
+    assert sum(_try(edge, i) for i in range(100)) == 1000 // 16 - (1000 - big) // 16
+
+
+def test_a_given_capacity_has_no_slack_whatever_the_item(monkeypatch):
+    for item in (7, "seven", {"n": 7}, (7, b"x" * 100)):
+        edge, link = _edge(monkeypatch, window=3, slack=0, budget=1 << 20)
+        assert [_try(edge, item) for _ in range(5)] == [True] * 3 + [False] * 2
 
 
 def test_other_small_items_use_the_slack_while_the_bytes_in_flight_stay_under_budget(monkeypatch):
