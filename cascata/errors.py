@@ -10,6 +10,7 @@ survives pickling, because errors cross process boundaries::
     ├── ComponentError             user code raised; names component, worker/host, traceback
     ├── WorkerLostError            a worker process died or froze
     ├── HostLostError              a remote host or daemon stopped answering
+    ├── AddressError               (also a ValueError) an address that cannot be bound or reached
     ├── ProtocolError              a malformed frame, or items lost on a connection
     ├── SerializationError         an item that cannot be serialized or is too large
     │   └── ItemTooLargeError
@@ -135,6 +136,18 @@ class HostLostError(CascataError):
 
     def _fields(self) -> dict[str, Any]:
         return {"address": self.address, "cause": self.cause, "message": str(self)}
+
+
+class AddressError(CascataError, ValueError):
+    """An address cannot be used: malformed, not on this machine, already in use, unreachable."""
+
+    def __init__(self, address: str, reason: str, message: str | None = None) -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(message or f"address {address!r} cannot be used: {reason}")
+
+    def _fields(self) -> dict[str, Any]:
+        return {"address": self.address, "reason": self.reason, "message": str(self)}
 
 
 class ProtocolError(CascataError):

@@ -19,7 +19,7 @@ import zmq
 from .._plan import Plan
 from ..errors import DeadlockError, WorkerLostError
 from ..log import write_line
-from ..transport import control
+from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
 from ..worker import pool
 from ..worker.inputs import WAIT_OUT
@@ -58,12 +58,8 @@ class Coordinator:
             for i in range(self.n):
                 self.pids[i] = pool.fork_worker(worker_main, self.plan, i, ctl, data[i], os.getpid())
             self.ctx = zmq.Context()
-            self.router = self.ctx.socket(zmq.ROUTER)
-            self.router.setsockopt(zmq.LINGER, 0)
-            # Queue rather than drop: a full pipe must never lose FINISH, ABORT or a log line.
-            self.router.setsockopt(zmq.SNDHWM, 0)
-            self.router.setsockopt(zmq.RCVHWM, 0)
-            self.router.bind(ctl)
+            self.router = sockets.open_control_router(self.ctx)
+            sockets.bind(self.router, ctl)
             self._last_seen = dict.fromkeys(range(self.n), time.monotonic())
             endpoints = self._wait_ready()
             self._send_all(control.Go(peers=endpoints))
@@ -242,7 +238,7 @@ class Coordinator:
         if not abort and self.error is None:
             self._check_clean_exit(gone)
         if router is not None:
-            router.close(linger=0)
+            sockets.close(router)
             self.ctx.term()
         remove_run_dir(self._run_dir)
         if self.error is None and not abort:

@@ -20,7 +20,7 @@ import zmq.asyncio
 from .._plan import ComponentPlan, Plan
 from ..errors import CascataError, ComponentError, ProtocolError
 from ..log import use_forwarding
-from ..transport import control
+from ..transport import control, sockets
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
 from .inputs import WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
@@ -32,8 +32,6 @@ from .runner import ComponentRuntime
 LOCAL_SLACK = 96
 # Messages handled per turn of the data reader before other tasks get the loop.
 READ_BATCH = 64
-# Milliseconds between reconnect attempts: the coordinator binds just after forking us.
-RECONNECT_IVL_MS = 2
 
 
 class Worker:
@@ -54,27 +52,18 @@ class Worker:
 
     def _open_sockets(self, ctx: zmq.Context) -> None:
         self.actx = zmq.asyncio.Context.shadow(ctx.underlying)
-        self.ctl = self.actx.socket(zmq.DEALER)
-        self.ctl.setsockopt(zmq.IDENTITY, control.WorkerId(self.index).control)
-        self.ctl.setsockopt(zmq.LINGER, 1000)
-        # Never drop a control message (a log line, DONE, an error) because the coordinator is
-        # momentarily behind: queue it. Its volume is bounded by what components log.
-        self.ctl.setsockopt(zmq.SNDHWM, 0)
-        self.ctl.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        self.ctl.connect(self.ctl_endpoint)
-        self.pull = ctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.RCVHWM, 0)
-        self.pull.setsockopt(zmq.LINGER, 0)
-        self.pull.bind(self.data_endpoint)
+        wid = control.WorkerId(self.index)
+        self.ctl = sockets.open_control_dealer(self.actx, wid.control, sockets.CONTROL_LINGER_MS)
+        sockets.connect(self.ctl, self.ctl_endpoint)
+        self.pull = sockets.open_data_pull(ctx)
+        sockets.bind(self.pull, self.data_endpoint)
         peers = {e.dst_worker for e in self.plan.edges if e.src_worker == self.index}
         peers |= {e.src_worker for e in self.plan.edges if e.dst_worker == self.index}
         peers.discard(self.index)
         self._push: dict[int, zmq.Socket] = {}
         settings = self.plan.settings
         for peer in sorted(peers):
-            sock = ctx.socket(zmq.PUSH)
-            sock.setsockopt(zmq.SNDHWM, 0)  # flow control is by credit; HWM would only reorder
-            sock.setsockopt(zmq.LINGER, 0)
+            sock = sockets.open_data_push(ctx)
             self._push[peer] = sock
             self.links[peer] = Link(sock, self.tracker, settings.batch_items, settings.batch_bytes)
 
@@ -274,7 +263,7 @@ class Worker:
         if not isinstance(go, control.Go):
             return
         for peer, sock in self._push.items():
-            sock.connect(go.peers[peer])
+            sockets.connect(sock, go.peers[peer])
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
         comps = [
             loop.create_task(self._run_component(rt)) for rt in self.runtimes if not rt.inline
@@ -312,7 +301,7 @@ class Worker:
 
     def close(self) -> None:
         for sock in [self.ctl, self.pull, *self._push.values()]:
-            sock.close(linger=0)
+            sockets.close(sock)
 
 
 def _share_activity(rt: ComponentRuntime, activity: Activity) -> None:
@@ -329,11 +318,8 @@ def _heartbeat(
 ) -> None:
     """Tell the coordinator this process lives (from a thread, so a component that blocks the
     event loop is not mistaken for a frozen worker); exit if the process that started us is gone."""
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.IDENTITY, control.WorkerId(index).heartbeat)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-    sock.connect(endpoint)
+    sock = sockets.open_control_dealer(ctx, control.WorkerId(index).heartbeat)
+    sockets.connect(sock, endpoint)
     try:
         beat = control.Heartbeat(worker=index).encode()
         while not stop.wait(interval):
@@ -347,7 +333,7 @@ def _heartbeat(
     except zmq.ZMQError:
         pass
     finally:
-        sock.close(linger=0)
+        sockets.close(sock)
 
 
 def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, parent: int) -> None:
