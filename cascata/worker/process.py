@@ -244,7 +244,9 @@ class Worker:
             self.report_error(exc)
             return
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.report_error(ComponentError(rt.plan.label, self.name, type(exc).__name__, str(exc), tb))
+        self.report_error(
+            ComponentError(rt.plan.label, self.name, type(exc).__name__, _exc_text(exc), tb)
+        )
 
     async def run(self, ctx: zmq.Context) -> None:
         self._open_sockets(ctx)
@@ -302,6 +304,15 @@ class Worker:
     def close(self) -> None:
         for sock in [self.ctl, self.pull, *self._push.values()]:
             sockets.close(sock)
+
+
+def _exc_text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception's own ``__str__`` raises: the component's
+    error must still be reported (an error here once left the run hanging)."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<str() of the exception failed: {type(inner).__name__}: {inner}>"
 
 
 def _share_activity(rt: ComponentRuntime, activity: Activity) -> None:
