@@ -19,22 +19,53 @@ survives pickling, because errors cross process boundaries::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
 class CascataError(Exception):
-    """Base of every error cascata raises on purpose."""
+    """Base of every error cascata raises on purpose.
+
+    ``also`` lists other failures of the same run that happened at about the same time (one
+    line each); the message mentions them too (see :func:`with_others`)."""
+
+    also: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild from the keyword fields, so subclasses with custom __init__ unpickle correctly.
-        return (_rebuild, (type(self), self._fields()))
+        return (_rebuild, (type(self), self._fields(), self.also))
 
     def _fields(self) -> dict[str, Any]:
         return {"message": str(self)}
 
 
-def _rebuild(cls: type[CascataError], fields: dict[str, Any]) -> CascataError:
-    return cls(**fields)
+def _rebuild(
+    cls: type[CascataError], fields: dict[str, Any], also: tuple[str, ...] = ()
+) -> CascataError:
+    error = cls(**fields)
+    error.also = tuple(also)
+    return error
+
+
+def with_others(error: BaseException, others: Sequence[BaseException]) -> BaseException:
+    """``error``, its message extended with the components among ``others`` that also failed
+    (a run raises one error; the user should still hear of a second failing component)."""
+    if not isinstance(error, CascataError):
+        return error
+    seen = {getattr(error, "component", None)}
+    lines = []
+    for other in others:
+        if isinstance(other, ComponentError) and other.component not in seen:
+            seen.add(other.component)
+            lines.append(
+                f"{other.component} raised {other.exc_type}: {other.exc_message} (in {other.worker})"
+            )
+    if not lines:
+        return error
+    text = str(error) + "\nAlso failed at about the same time:\n  " + "\n  ".join(lines)
+    combined = type(error)(**{**error._fields(), "message": text})
+    combined.also = tuple(lines)
+    return combined
 
 
 class GraphError(CascataError):

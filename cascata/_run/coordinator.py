@@ -17,7 +17,7 @@ from typing import Any
 import zmq
 
 from .._plan import Plan
-from ..errors import DeadlockError, WorkerLostError
+from ..errors import DeadlockError, WorkerLostError, with_others
 from ..log import write_line
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
@@ -38,6 +38,8 @@ class Coordinator:
         self.n = plan.num_workers
         self.pids: dict[int, int] = {}
         self.error: BaseException | None = None
+        # Errors reported after the first one, while the run was being stopped.
+        self._others: list[BaseException] = []
         self.report: RunReport | None = None
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
@@ -151,8 +153,11 @@ class Coordinator:
             comp = msg.component
             write_line(msg.level, tuple(comp) if comp else None, msg.message)
         elif isinstance(msg, control.Error):
+            error = pickle.loads(msg.error)
             if self.error is None:
-                self.error = pickle.loads(msg.error)
+                self.error = error
+            else:
+                self._others.append(error)
         elif isinstance(msg, control.Done):
             self._done.add(who)
             self._stats[who] = msg.stats
@@ -238,6 +243,7 @@ class Coordinator:
         if not abort and self.error is None:
             self._check_clean_exit(gone)
         if router is not None:
+            self._collect_late_errors()
             sockets.close(router)
             self.ctx.term()
         remove_run_dir(self._run_dir)
@@ -245,6 +251,15 @@ class Coordinator:
             self.report = RunReport.build(
                 self.plan, self._stats, self.pids, time.monotonic() - self._started_at
             )
+
+    def _collect_late_errors(self) -> None:
+        """Errors the workers reported while they were being stopped (another component that
+        failed at about the same time): the raised error mentions them."""
+        if self.error is None:
+            return
+        for who, msg in self._receive(0):
+            if isinstance(msg, control.Error):
+                self._handle(who, msg)
 
     def _check_clean_exit(self, gone: dict[int, int]) -> None:
         for i, pid in self.pids.items():
@@ -281,7 +296,7 @@ class Coordinator:
         if isinstance(self.error, KeyboardInterrupt):
             raise KeyboardInterrupt
         if self.error is not None:
-            raise self.error
+            raise with_others(self.error, self._others)
         assert self.report is not None
         return self.report
 
