@@ -160,7 +160,7 @@ class Coordinator:
                 self._others.append(error)
         elif isinstance(msg, control.Done):
             self._done.add(who)
-            self._stats[who] = msg.stats
+            self._stats[who] = msg
         elif isinstance(msg, control.Snapshot):
             if msg.probe == self._probe:
                 self._snapshots[who] = msg

@@ -1,40 +1,71 @@
-"""The run report ``g.run()`` returns: per component items in and out, per worker its pid."""
+"""The run report ``g.run()`` returns: what each component did and where it ran.
+
+Per component: firings, items in and out, and the seconds it spent busy (running its own code and
+sending), blocked sending into a full port, and waiting for input. A component that runs inline
+inside its publisher's send (same worker, sole consumer of that port) has no time of its own:
+its time is counted in the task that hosts it (``inline_in``). ``print(report)`` shows a table
+that marks the slowest stage; ``report.to_dict()`` is JSON-ready.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# Shown next to the stage that was busy longest.
+SLOWEST_MARK = "<- slowest"
 
 
 @dataclass
 class ComponentStats:
+    """One component's counters; times in seconds (None for an inline consumer, see above)."""
+
     name: str
     worker: int
     firings: int
     items_in: int
     items_out: int
     discarded: int
+    class_name: str = ""
+    busy_s: float | None = None
+    blocked_s: float | None = None
+    waiting_s: float | None = None
+    inline_in: str | None = None
+
+
+@dataclass
+class WorkerStats:
+    """Where one worker process ran."""
+
+    index: int
+    host: str
+    pid: int
 
 
 @dataclass
 class RunReport:
-    """What a finished run did. ``print(report)`` shows a table."""
+    """What a finished run did. ``print(report)`` shows a table; ``to_dict()`` is JSON-ready."""
 
     wall_s: float
     components: dict[str, ComponentStats] = field(default_factory=dict)
-    workers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    workers: dict[int, WorkerStats] = field(default_factory=dict)
 
     @classmethod
     def build(
-        cls, plan: Any, stats: dict[int, Any], pids: dict[int, int], wall_s: float
+        cls, plan: Any, done: dict[int, Any], pids: dict[int, int], wall_s: float
     ) -> RunReport:
+        """From the Done records of every worker (``done[index]``: stats, host, pid)."""
         report = cls(wall_s=wall_s)
-        for index, pid in pids.items():
-            report.workers[index] = {"host": "localhost", "pid": abs(pid)}
+        for index in range(plan.num_workers):
+            record = done.get(index)
+            pid = getattr(record, "pid", 0) or abs(pids.get(index, 0))
+            report.workers[index] = WorkerStats(index, getattr(record, "host", "") or "localhost", pid)
         for comp in plan.components:
-            s = stats.get(comp.worker, {}).get(comp.name)
+            record = done.get(comp.worker)
+            s = record.stats.get(comp.name) if record is not None else None
             if s is None:
                 continue
+            inline = s.get("inline_in")
             report.components[comp.name] = ComponentStats(
                 comp.name,
                 comp.worker,
@@ -42,17 +73,70 @@ class RunReport:
                 sum(s["received"].values()),
                 sum(s["sent"].values()),
                 sum(s["discarded"].values()),
+                class_name=comp.class_name,
+                busy_s=None if inline else s.get("busy"),
+                blocked_s=None if inline else s.get("blocked"),
+                waiting_s=None if inline else s.get("waiting"),
+                inline_in=inline,
             )
         return report
 
+    @property
+    def slowest(self) -> str | None:
+        """The component that was busy longest (the stage that bounds the pipeline's pace)."""
+        return slowest_of({n: c.busy_s for n, c in self.components.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``json.dumps``: wall time, components, workers, the slowest stage."""
+        return {
+            "wall_s": self.wall_s,
+            "slowest": self.slowest,
+            "components": {n: asdict(c) for n, c in self.components.items()},
+            "workers": {str(i): asdict(w) for i, w in self.workers.items()},
+        }
+
     def __str__(self) -> str:
-        rows = [("component", "worker", "firings", "in", "out", "discarded")]
+        slowest = self.slowest
+        inline = False
+        head = ("component", "worker", "firings", "in", "out", "busy s", "blocked s", "waiting s", "")
+        rows = [head]
         for c in self.components.values():
+            label = f"{c.name}@{c.class_name}" if c.class_name else c.name
+            if c.inline_in is not None:
+                times = ("in " + c.inline_in.split("@")[0], "-", "-")
+                inline = True
+            else:
+                times = tuple(_seconds(t) for t in (c.busy_s, c.blocked_s, c.waiting_s))
+            mark = SLOWEST_MARK if c.name == slowest else ""
             rows.append(
-                (c.name, str(c.worker), str(c.firings), str(c.items_in), str(c.items_out),
-                 str(c.discarded))
+                (label, str(c.worker), str(c.firings), str(c.items_in), str(c.items_out), *times, mark)
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+        lines = [_table(rows)]
+        if inline:
+            lines.append("in X: runs inline in X's sends (same worker); its time is counted in X's")
+        hosts = ", ".join(f"{w.index}: {w.host} pid {w.pid}" for w in self.workers.values())
+        lines.append(f"workers: {hosts}")
         lines.append(f"wall time {self.wall_s:.3f} s on {len(self.workers)} worker(s)")
         return "\n".join(lines)
+
+
+def slowest_of(busy: dict[str, float | None]) -> str | None:
+    """The name with the largest busy time (None when no time is known)."""
+    known = {n: b for n, b in busy.items() if b is not None}
+    return max(known, key=known.__getitem__) if known else None
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned names, right-aligned numbers, two spaces between columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        cells = [r[0].ljust(widths[0])]
+        cells += [v.rjust(w) for v, w in zip(r[1:-1], widths[1:-1], strict=True)]
+        cells.append(r[-1])
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

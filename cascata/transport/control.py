@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 2
+PROTOCOL = 3
 
 
 @dataclass(frozen=True, order=True)
@@ -104,6 +104,8 @@ class Done(Record):
 
     KIND: ClassVar[str] = "done"
     stats: dict[str, Any]
+    host: str = ""
+    pid: int = 0
 
 
 @dataclass(frozen=True)

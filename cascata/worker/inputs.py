@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter as _clock
 from typing import Any
 
 from .._plan import EdgePlan, InPortPlan
@@ -45,20 +46,51 @@ class Tracker:
 
 
 class Activity:
-    """What one component is doing now: running, waiting for input on a channel, or blocked."""
+    """What one component is doing now: running, waiting for input on a channel, or blocked;
+    and how long it has spent in each state (for the run report and the progress view).
 
-    __slots__ = ("label", "state", "on", "tracker")
+    Time is accounted per state change, which happens per batch of items, not per item."""
+
+    __slots__ = ("label", "state", "on", "tracker", "since", "busy", "blocked", "waiting")
 
     def __init__(self, label: str, tracker: Tracker) -> None:
         self.label = label
         self.state = RUN
         self.on: Any = None
         self.tracker = tracker
+        self.since = _clock()
+        self.busy = self.blocked = self.waiting = 0.0
 
     def set(self, state: str, on: Any = None) -> None:
+        now = _clock()
+        old = self.state
+        if old == RUN:
+            self.busy += now - self.since
+        elif old == WAIT_IN:
+            self.waiting += now - self.since
+        elif old == WAIT_OUT:
+            self.blocked += now - self.since
+        self.since = now
         self.state = state
         self.on = on
         self.tracker.events += 1
+
+    def restart_clock(self) -> None:
+        """Count from now: time before the run starts (GO) is nobody's busy time."""
+        self.since = _clock()
+        self.busy = self.blocked = self.waiting = 0.0
+
+    def times(self) -> tuple[float, float, float]:
+        """Seconds (busy, blocked sending, waiting for input) so far, the current state included."""
+        busy, blocked, waiting = self.busy, self.blocked, self.waiting
+        now = _clock()
+        if self.state == RUN:
+            busy += now - self.since
+        elif self.state == WAIT_IN:
+            waiting += now - self.since
+        elif self.state == WAIT_OUT:
+            blocked += now - self.since
+        return busy, blocked, waiting
 
     def idle(self) -> bool:
         """True when nothing can wake this component without another component acting."""
