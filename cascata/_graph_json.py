@@ -16,8 +16,9 @@ Edge and export endpoints name, relative to their level: a component, a group al
 group, wired as ``g.ws.port`` wires it), a subgraph with one of its exports, or as a last resort a
 single group member or a nested copy (``ws_0``, ``inner_a``) when only that one was wired. Values
 (initial values, persist arguments) are JSON values; tuples, sets, bytes, non-finite floats and
-dicts with non-string keys are tagged (``{"$tuple": [...]}``); anything else is refused, naming
-the port.
+dicts with non-string keys are tagged (``{"$tuple": [...]}``). An initial value JSON cannot hold
+is refused, naming the port; persist arguments JSON cannot hold are runtime objects (a Manager
+list, an open file): that persist's arguments are left out, to be set again with ``<``.
 """
 
 from __future__ import annotations
@@ -99,20 +100,18 @@ def _state_doc(comp: Component) -> dict[str, Any]:
             for p in comp.inports
         }
     }
-    persist = {
-        p.name: {
-            "args": [
-                encode_value(a, f"argument {i} of persist '{comp.name}.{p.name}'")
-                for i, a in enumerate(p.args)
-            ],
-            "kwargs": {
-                k: encode_value(v, f"argument {k!r} of persist '{comp.name}.{p.name}'")
-                for k, v in p.kwargs.items()
-            },
-        }
-        for p in comp.persists
-        if p.args or p.kwargs
-    }
+    persist = {}
+    for p in comp.persists:
+        if p.args or p.kwargs:
+            try:
+                persist[p.name] = {
+                    "args": [encode_value(a, p.name) for a in p.args],
+                    "kwargs": {k: encode_value(v, p.name) for k, v in p.kwargs.items()},
+                }
+            except GraphError:
+                # A runtime object (a Manager list, an open file): left out, as cascata 0.1.8
+                # did, and set on the rebuilt graph with '<', which sets all arguments at once.
+                pass
     if persist:
         doc["persist"] = persist
     if comp._firing:

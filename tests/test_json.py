@@ -229,13 +229,31 @@ def test_unserializable_initial_value_is_refused_naming_the_port():
         g.to_json()
 
 
-def test_manager_list_persist_argument_is_refused_naming_the_persist():
+def test_runtime_objects_in_persists_are_left_out_and_set_again_with_lt(tmp_path):
     g = Graph()
+    g.src = Source
     g.c = Collect
-    with multiprocessing.Manager() as manager:
+    g.mix = Mix
+    g.src.n < 4
+    g.src.out >> g.c.x
+    with multiprocessing.Manager() as manager, open(tmp_path / "f", "w") as file:
         g.c.sink < manager.list()
-        with pytest.raises(GraphError, match=r"argument 0 of persist 'c.sink' is a .*ListProxy"):
-            g.to_json()
+        g.mix.state < {"start": 1, "step": file}  # '<' sets all arguments: all are left out
+        doc = g.to_json()
+        assert "persist" not in doc["nodes"]["c"] and "persist" not in doc["nodes"]["mix"]
+        g.mix.state < (1, 2)
+        assert g.to_json()["nodes"]["mix"]["persist"] == {"state": {"args": [1, 2], "kwargs": {}}}
+        g.mix.state < ()
+        text = json.dumps(doc)
+        again = Graph.from_json(text)
+        assert again.to_json() == doc
+        assert again.c.sink.args == ()
+        results = manager.list()
+        again.c.sink < results
+        again.mix.a < 0
+        again.mix.b < 0
+        again.run(num_workers=2)
+        assert sorted(results) == [0, 1, 2, 3]
 
 
 def test_component_defined_inside_a_function_is_refused():
