@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import GraphError
-from .port import BatchBuilder, InPort, OutPort, Persist, connect
+from .port import InPort, OutPort, Persist, connect, wire_or_batch
 
 
 class ComponentGroup:
@@ -120,10 +120,7 @@ class GroupPort:
         return True
 
     def __rshift__(self, other: Any) -> Any:
-        if isinstance(other, int) and not isinstance(other, bool):
-            return BatchBuilder(self, other)
-        connect(self, other, batch_size=None)
-        return self
+        return wire_or_batch(self, other)
 
     def __irshift__(self, other: Any) -> GroupPort:
         connect(self, other, batch_size=0)

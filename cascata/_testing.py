@@ -7,9 +7,10 @@ every persist (made by its factory, or the value passed under the persist's name
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
+
+from .port import factory_arguments_error
 
 
 class _Collector:
@@ -87,15 +88,11 @@ def _checked_factory(cls: Any, name: str, factory: Callable[..., Any]) -> Callab
     """The factory, called without arguments; a clear error if it needs some."""
 
     def make() -> Any:
-        try:
-            inspect.signature(factory).bind()
-        except TypeError:
+        if factory_arguments_error(factory, (), {}) is not None:
             raise TypeError(
                 f"{cls.__name__}.test(): persist '{name}' has a factory that needs arguments; "
                 f"pass its value as {cls.__name__}.test({name}=...)"
-            ) from None
-        except ValueError:  # no signature (some builtins): just try it
-            pass
+            )
         return factory()
 
     return make

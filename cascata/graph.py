@@ -15,7 +15,7 @@ from typing import Any
 
 from .component import Component
 from .errors import GraphError
-from .port import NOT_SET, InPort, OutPort
+from .port import NOT_SET, InPort, OutPort, check_direction, describe
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ class Graph:
         from ._groups import resolve_ports
         from ._typecheck import check_connection
 
+        check_direction(source, target)
         srcs = resolve_ports(source, OutPort, "source")
         dsts = resolve_ports(target, InPort, "target")
         for s in srcs:
@@ -155,7 +156,15 @@ class Graph:
             pairs = [(s, (dsts[0],)) for s in srcs]
         else:
             pairs = [(s, tuple(dsts)) for s in srcs]
-        root._edges.extend(Edge(s, ds) for s, ds in pairs)
+        new = [Edge(s, ds) for s, ds in pairs]
+        if any(e.src is edge.src and e == edge for edge in new for e in root._edges):
+            warnings.warn(
+                f"{describe(source)} >> {describe(target)} is already wired; wiring it again "
+                "delivers every item twice (a notebook cell run again?). Build the graph anew "
+                "to wire it once",
+                stacklevel=_stacklevel_outside_cascata(),
+            )
+        root._edges.extend(new)
 
     def _root(self) -> Graph:
         g = self
@@ -210,6 +219,7 @@ class Graph:
         if self._run is not None:
             raise GraphError("this graph is already running; call join() first")
         Graph.check_deadlocks(self)
+        _check_persists(self)
         plan = compile_plan(self, num_workers, **options)
         coordinator = Coordinator(plan)
         coordinator.start()
@@ -253,6 +263,34 @@ def _named(state: dict[str, Any], name: str, tables: tuple[str, ...]) -> Any:
         if entries and name in entries:
             return entries[name]
     return _MISSING
+
+
+def _check_persists(graph: Graph) -> None:
+    """Raise a GraphError naming every persist whose factory cannot take the arguments set, before
+    any worker starts (a worker would otherwise fail on it at its first item)."""
+    problems: dict[str, str] = {}
+    for comp in graph._nodes.values():
+        owner = comp.group_name or comp.name
+        for persist in comp.persists:
+            error = persist.arguments_error()
+            name = f"{owner}.{persist.name}"
+            if error is None or name in problems:
+                continue
+            problems[name] = (
+                f"persist '{name}': its factory cannot take the arguments set ({error}); set "
+                f"them before run() with g.{name} < value (a tuple gives several arguments, a dict "
+                "keyword arguments)"
+            )
+    if problems:
+        raise GraphError("\n".join(problems.values()))
+
+
+def _stacklevel_outside_cascata() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside cascata."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "cascata":
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _bind_in_caller(name: str, obj: Any, depth: int) -> None:

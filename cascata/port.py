@@ -6,6 +6,8 @@ These objects only record wiring; nothing here moves data. The runtime counterpa
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
@@ -86,6 +88,17 @@ class InPort:
         self.initialize(value)
         return True
 
+    def __rshift__(self, other: Any) -> Any:
+        raise wrong_side(self, other)
+
+    __irshift__ = __rshift__
+
+    def __rrshift__(self, other: Any) -> Any:
+        raise GraphError(
+            f"cannot wire {describe(other)} >> {self.full_name}: the left of '>>' must be an "
+            f"output port, got {describe(other)}"
+        )
+
     def __hash__(self) -> int:
         return id(self)
 
@@ -116,10 +129,7 @@ class OutPort:
         return f"<outport {self.full_name}>"
 
     def __rshift__(self, other: Any) -> Any:
-        if isinstance(other, int) and not isinstance(other, bool):
-            return BatchBuilder(self, other)
-        connect(self, other, batch_size=None)
-        return self
+        return wire_or_batch(self, other)
 
     def __irshift__(self, other: Any) -> OutPort:
         connect(self, other, batch_size=0)
@@ -144,6 +154,58 @@ class BatchBuilder:
     def __ge__(self, target: Any) -> Any:
         connect(self.source, target, batch_size=self.size)
         return self.source
+
+
+def wire_or_batch(source: Any, other: Any) -> Any:
+    """``source >> other``: an edge to ``other``, or with a number the middle of ``>> n >=``."""
+    if isinstance(other, numbers.Number):
+        if isinstance(other, bool) or not isinstance(other, numbers.Integral):
+            raise TypeError(
+                f"{describe(source)} >> {other!r} >= ...: the batch size must be a whole number, "
+                f"got {other!r}"
+            )
+        return BatchBuilder(source, int(other))
+    connect(source, other, batch_size=None)
+    return source
+
+
+def describe(handle: Any) -> str:
+    """How wiring errors name a port, group port or anything else found in a '>>'."""
+    name = getattr(handle, "full_name", None)
+    return name if isinstance(name, str) else repr(handle)
+
+
+def port_kind(handle: Any) -> type | None:
+    """InPort or OutPort for a port or a handle of ports of one kind (a group port), else None."""
+    if isinstance(handle, InPort | OutPort):
+        return type(handle)
+    resolve = getattr(handle, "_resolve_ports", None)
+    if resolve is None:
+        return None
+    kinds = {type(p) for p in resolve()}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def wrong_side(left: Any, right: Any) -> GraphError:
+    """The error for ``left >> right`` when ``left`` is an input port (or a group of them)."""
+    hint = f"write an output port >> {describe(left)}"
+    if port_kind(right) is OutPort:
+        hint = f"did you mean {describe(right)} >> {describe(left)}?"
+    return GraphError(
+        f"cannot wire {describe(left)} >> {describe(right)}: {describe(left)} is an input port, "
+        f"so it goes on the right of '>>' ({hint})"
+    )
+
+
+def check_direction(source: Any, target: Any) -> None:
+    """Raise a GraphError naming the side of ``source >> target`` that has the wrong kind."""
+    if port_kind(source) is InPort:
+        raise wrong_side(source, target)
+    if port_kind(target) is OutPort:
+        raise GraphError(
+            f"cannot wire {describe(source)} >> {describe(target)}: {describe(target)} is an "
+            "output port, so it goes on the left of '>>' (the right side takes input ports)"
+        )
 
 
 def connect(source: Any, target: Any, batch_size: int | None) -> None:
@@ -194,5 +256,29 @@ class Persist:
             self.set_args(value)
         return True
 
+    def __rshift__(self, other: Any) -> Any:
+        raise GraphError(
+            f"cannot wire {self.component.name}.{self.name} >> {describe(other)}: "
+            f"{self.component.name}.{self.name} is a persist (per-instance state), not a port"
+        )
+
+    __irshift__ = __rshift__
+
+    def arguments_error(self) -> str | None:
+        """Why the factory cannot be called with the arguments set (None when it can); checked
+        before a run starts, so that no worker fails on it."""
+        return factory_arguments_error(self.factory, self.args, self.kwargs)
+
     def __repr__(self) -> str:
         return f"<persist {self.component.name}.{self.name}>"
+
+
+def factory_arguments_error(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """Why ``factory(*args, **kwargs)`` would fail to bind its parameters, or None."""
+    try:
+        inspect.signature(factory).bind(*args, **kwargs)
+    except TypeError as exc:
+        return str(exc)
+    except ValueError:  # no signature (some builtins): trust it
+        return None
+    return None
