@@ -158,12 +158,18 @@ class Dispatcher:
     """
 
     def __init__(
-        self, inbound: Mapping[int, tuple[Any, str]], outbound: Mapping[int, Any], tracker: Any
+        self,
+        inbound: Mapping[int, tuple[Any, str]],
+        outbound: Mapping[int, Any],
+        tracker: Any,
+        max_item_bytes: int | None = None,
     ) -> None:
         self._inbound = inbound
         self._outbound = outbound
         self._expected = dict.fromkeys(inbound, 0)
+        self._ended: set[int] = set()
         self._tracker = tracker
+        self._max_item_bytes = max_item_bytes
 
     def handle(self, frames: list[Any]) -> None:
         msg = wire.decode(frames)
@@ -179,18 +185,27 @@ class Dispatcher:
             raise ProtocolError(f"malformed frame: data for unknown edge {msg.edge}")
         channel, label = self._inbound[msg.edge]
         expected = self._expected[msg.edge]
+        if msg.edge in self._ended:
+            # A publisher ends once: anything after its end of stream is a stray or forged
+            # message, and must not be taken for items of a stream that already ended.
+            what = "a second end of stream" if isinstance(msg, wire.EosMsg) else "items"
+            raise ProtocolError(
+                f"malformed stream: {what} on connection {label} after its end of stream"
+            )
         if isinstance(msg, wire.EosMsg):
             if msg.total != expected:
                 raise ProtocolError(
                     f"items lost on connection {label}: the publisher sent {msg.total} items, "
                     f"{expected} arrived"
                 )
+            self._ended.add(msg.edge)
             channel.publisher_done(msg.edge)
             return
         if msg.seq != expected:
             raise ProtocolError(
                 f"items lost on connection {label}: expected item #{expected}, got #{msg.seq}"
             )
+        self._check_sizes(msg, label)
         try:
             if msg.packed is not None:
                 items = loads_packed(msg.packed, msg.count)
@@ -207,3 +222,21 @@ class Dispatcher:
             ) from exc
         self._expected[msg.edge] = expected + len(items)
         channel.deliver(msg.edge, items)
+
+    def _check_sizes(self, msg: wire.DataMsg, label: str) -> None:
+        """Refuse, unread, an item over the size limit: a sender checks it before sending, so
+        only a broken or hostile peer sends one, and unpickling it could exhaust memory."""
+        limit = self._max_item_bytes
+        if limit is None or msg.nbytes <= limit:
+            return
+        if msg.packed is not None:
+            size, allowed = msg.packed.nbytes, limit * msg.count
+        else:
+            size, allowed = 0, limit
+            for body, bufs in zip(msg.bodies, msg.buffers, strict=True):
+                size = max(size, body.nbytes + sum(b.nbytes for b in bufs))
+        if size > allowed:
+            raise ProtocolError(
+                f"malformed frame: an item of {size} bytes on connection {label} is over "
+                f"max_item_bytes={limit}; refused unread. Run the same settings on every host."
+            )

@@ -46,6 +46,8 @@ class DataMsg:
     bodies: list[memoryview]
     buffers: list[list[memoryview]]
     packed: memoryview | None = None
+    # Bytes of all bodies and buffers together: when within a size limit, so is every item.
+    nbytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,8 @@ def _decode_data(header: list[Any], frames: Sequence[Buffer]) -> DataMsg:
     if not lengths:
         if len(frames) != 2 or count == 0:
             raise ProtocolError("malformed frame: a packed DATA message needs one body and count > 0")
-        return DataMsg(edge, seq, count, [], [], memoryview(frames[1]))
+        packed = memoryview(frames[1])
+        return DataMsg(edge, seq, count, [], [], packed, packed.nbytes)
     if count != len(lengths):
         raise ProtocolError(f"malformed frame: DATA count {count} but {len(lengths)} lengths")
     if oob and len(oob) != len(lengths):
@@ -189,4 +192,5 @@ def _decode_data(header: list[Any], frames: Sequence[Buffer]) -> DataMsg:
             at += n
     else:
         buffers = [[] for _ in lengths]
-    return DataMsg(edge, seq, count, bodies, buffers)
+    nbytes = body.nbytes + (sum(f.nbytes for f in extra) if extra else 0)
+    return DataMsg(edge, seq, count, bodies, buffers, None, nbytes)

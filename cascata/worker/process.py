@@ -82,7 +82,7 @@ class Worker:
             activity = Activity(comp.label, self.tracker)
             self.runtimes.append(self._runtime(comp, channels, writers, activity))
         self._link_inline(writers)
-        return Dispatcher(inbound, outbound, self.tracker)
+        return Dispatcher(inbound, outbound, self.tracker, self.plan.settings.max_item_bytes)
 
     def _edges(
         self, channels: dict[tuple[str, str], InputChannel]

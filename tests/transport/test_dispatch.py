@@ -77,3 +77,22 @@ def test_an_item_that_cannot_be_rebuilt_names_the_connection():
     bad = wire.encode_data(1, 0, [b"\x80\x05garbage"], [[]])
     with pytest.raises(SerializationError, match=r"on connection 'a.out' -> 'b.x' could not be deserialized"):
         d.handle(bad)
+
+
+def test_anything_after_an_end_of_stream_is_refused_not_delivered():
+    d, ch, _ = _dispatcher()
+    d.handle(wire.encode_eos(1, 0))
+    with pytest.raises(ProtocolError, match=r"items on connection 'a.out' -> 'b.x' after its end"):
+        d.handle(_data(1, 0, ["late"]))
+    with pytest.raises(ProtocolError, match="a second end of stream on connection"):
+        d.handle(wire.encode_eos(1, 0))
+    assert ch.items == [] and ch.done == [1]
+
+
+def test_an_item_over_the_size_limit_is_refused_before_it_is_unpickled():
+    ch = FakeChannel()
+    d = Dispatcher({1: (ch, "'a.out' -> 'b.x'")}, {}, Tracker(), max_item_bytes=100)
+    d.handle(_data(1, 0, [b"x" * 50, b"y" * 50]))  # the message is larger, each item is not
+    with pytest.raises(ProtocolError, match=r"an item of \d+ bytes .* over max_item_bytes=100"):
+        d.handle(wire.encode_data(1, 2, [b"\x80\x05garbage" + b"\0" * 200], [[]]))
+    assert ch.items == [b"x" * 50, b"y" * 50]
