@@ -290,7 +290,7 @@ class Coordinator:
                 pass
         except KeyboardInterrupt:
             self._abort.set()
-            self._stopped.wait()
+            self._wait_stopped()
             raise
         thread.join()
         if isinstance(self.error, KeyboardInterrupt):
@@ -299,6 +299,18 @@ class Coordinator:
             raise with_others(self.error, self._others)
         assert self.report is not None
         return self.report
+
+
+    def _wait_stopped(self) -> None:
+        """Wait until the supervisor has stopped every worker, through further Ctrl-Cs: the
+        stop ladder is bounded (it ends in SIGKILL), and leaving now would orphan workers and
+        print a second traceback chained to the first."""
+        while True:
+            try:
+                self._stopped.wait()
+                return
+            except KeyboardInterrupt:
+                continue
 
 
 class _Failure(Exception):
