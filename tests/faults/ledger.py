@@ -135,6 +135,12 @@ def read_flag(flag_dir: str, name: str) -> int | None:
 
 
 NO_FAULT = Fault()
+# Polls (5 ms apart) a held source makes for its go file: 30 s, then it starts anyway.
+HOLD_POLLS = 6000
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
 
 
 @component
@@ -143,9 +149,15 @@ NO_FAULT = Fault()
 @inport("kind", default="int")
 @inport("delay", default=0.0)
 @inport("fault", default=NO_FAULT)
+@inport("hold", default="")
 @outport("out")
-async def LedgerSource(n, pub, kind, delay, fault, out):
-    """Sends ``(pub, seq, payload)`` for seq in 0..n-1, sleeping ``delay`` s between items."""
+async def LedgerSource(n, pub, kind, delay, fault, hold, out):
+    """Sends ``(pub, seq, payload)`` for seq in 0..n-1, sleeping ``delay`` s between items;
+    with ``hold`` (a path), only once that file exists."""
+    for _ in range(HOLD_POLLS if hold else 0):
+        if _exists(hold):
+            break
+        await asyncio.sleep(0.005)
     for seq in range(n):
         if fault.at != LAST:
             fault.hit(seq, n, "source")
