@@ -65,6 +65,8 @@ class OutPortPlan:
 
     name: str
     routes: tuple[tuple[int, ...], ...]
+    # The caller's list that receives every item this port sends (g.collect), if any.
+    collect: int | None = None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class Graph:
         state["_subgraphs"] = {}
         state["_run"] = None
         state["_parent"] = None
+        state["_collects"] = []  # (outport, the caller's list), see collect()
 
     @property
     def nodes(self) -> dict[str, Component]:
@@ -211,17 +212,40 @@ class Graph:
         if issues:
             raise DeadlockError(issues)
 
+    def collect(self, port: Any) -> list[Any]:
+        """A list that receives every item ``port`` sends during a run (``g.group.port``: every
+        member's), streamed from the workers as they go; call it before :meth:`run`.
+
+        Each run empties the list first. Items keep their send order per publisher."""
+        from ._groups import resolve_ports
+
+        ports = resolve_ports(port, OutPort, "argument of collect()")
+        root = Graph._root(self)
+        for p in ports:
+            graph = p.component.graph
+            if graph is None or Graph._root(graph) is not root:
+                raise GraphError(
+                    f"collect({p!r}): that port belongs to another graph; collect it on the graph "
+                    "that runs it"
+                )
+        items: list[Any] = []
+        root._collects.extend((p, items) for p in ports)
+        return items
+
     def start(self, num_workers: int | None = None, **options: Any) -> None:
         """Compile the graph and start its workers; :meth:`join` waits for the result."""
-        from ._run.compile import compile_plan
+        from ._run.compile import collect_sinks, compile_plan
         from ._run.coordinator import Coordinator
 
         if self._run is not None:
             raise GraphError("this graph is already running; call join() first")
         Graph.check_deadlocks(self)
         _check_persists(self)
-        plan = compile_plan(self, num_workers, **options)
-        coordinator = Coordinator(plan)
+        collects, sinks = collect_sinks(self)
+        plan = compile_plan(self, num_workers, collects, **options)
+        for items in sinks:
+            items.clear()
+        coordinator = Coordinator(plan, sinks)
         coordinator.start()
         object.__setattr__(self, "_run", coordinator)
 

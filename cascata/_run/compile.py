@@ -28,8 +28,14 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> Plan:
-    """The plan for running ``graph`` on ``num_workers`` local workers."""
+def compile_plan(
+    graph: Any,
+    num_workers: int | None = None,
+    collects: dict[int, int] | None = None,
+    **options: Any,
+) -> Plan:
+    """The plan for running ``graph`` on ``num_workers`` local workers; ``collects`` maps
+    ``id(outport)`` to the number of the caller's list collecting it (see collect_sinks)."""
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TypeError(f"run() got unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
@@ -71,7 +77,9 @@ def compile_plan(graph: Any, num_workers: int | None = None, **options: Any) -> 
         )
         for edge_id, src, dst in raw_edges
     )
-    plans = tuple(_component(c, placement[c.name], publishers, routes) for c in comps)
+    plans = tuple(
+        _component(c, placement[c.name], publishers, routes, collects or {}) for c in comps
+    )
     edges = _mark_inline(edges, plans, distributing)
     by_worker: dict[int, tuple[str, ...]] = {}
     for c in plans:
@@ -116,6 +124,7 @@ def _component(
     worker: int,
     publishers: dict[int, list[int]],
     routes: dict[int, list[tuple[int, ...]]],
+    collects: dict[int, int],
 ) -> ComponentPlan:
     inports = []
     for port in comp.inports:
@@ -131,7 +140,9 @@ def _component(
                 exact=port.given_capacity is not None,
             )
         )
-    outports = tuple(OutPortPlan(p.name, tuple(routes.get(id(p), ()))) for p in comp.outports)
+    outports = tuple(
+        OutPortPlan(p.name, tuple(routes.get(id(p), ())), collects.get(id(p))) for p in comp.outports
+    )
     streaming = [(p.name, p.constant) for p in inports]
     return ComponentPlan(
         name=comp.name,
@@ -143,6 +154,20 @@ def _component(
         persists=tuple((p.name, p.factory, p.args, p.kwargs) for p in comp.persists),
         groups=resolve_groups(streaming, comp._firing),
     )
+
+
+def collect_sinks(graph: Any) -> tuple[dict[int, int], list[list[Any]]]:
+    """The caller's lists of ``g.collect`` (each numbered once), and for every collected
+    outport (by ``id``) the number of its list."""
+    sinks: list[list[Any]] = []
+    numbers: dict[int, int] = {}
+    of_port: dict[int, int] = {}
+    for port, items in graph._collects:
+        number = numbers.setdefault(id(items), len(sinks))
+        if number == len(sinks):
+            sinks.append(items)
+        of_port[id(port)] = number
+    return of_port, sinks
 
 
 def _num_workers(requested: int | None, n_components: int) -> int:

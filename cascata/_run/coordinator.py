@@ -22,6 +22,7 @@ from ..log import write_line
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
 from ..worker import pool
+from ..worker.collect import unpack
 from ..worker.inputs import WAIT_OUT
 from ..worker.process import worker_main
 from .report import RunReport
@@ -33,8 +34,10 @@ POLL_MS = 20
 
 
 class Coordinator:
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, sinks: list[list[Any]] | None = None) -> None:
         self.plan = plan
+        # The caller's lists of g.collect, by the number OutPortPlan.collect gives.
+        self._sinks = sinks or []
         self.n = plan.num_workers
         self.pids: dict[int, int] = {}
         self.error: BaseException | None = None
@@ -161,6 +164,10 @@ class Coordinator:
         elif isinstance(msg, control.Done):
             self._done.add(who)
             self._stats[who] = msg
+        elif isinstance(msg, control.Collected):
+            self._sinks[msg.sink].extend(unpack(msg))
+            ack = control.CollectAck(count=msg.count, nbytes=msg.nbytes).encode()
+            self.router.send_multipart([control.WorkerId(who).control, ack])
         elif isinstance(msg, control.Snapshot):
             if msg.probe == self._probe:
                 self._snapshots[who] = msg

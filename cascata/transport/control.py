@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 3
+PROTOCOL = 4
 
 
 @dataclass(frozen=True, order=True)
@@ -121,6 +121,22 @@ class Snapshot(Record):
     waits: list[Any] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Collected(Record):
+    """A batch of items sent on a collected port (``sink`` numbers the caller's list).
+
+    ``packed``: ``payload`` is a packed list of plain values; else a packed list of
+    ``(body, buffers)`` of items serialized one by one. ``nbytes`` is what the
+    acknowledgement returns to the worker's window."""
+
+    KIND: ClassVar[str] = "collected"
+    sink: int
+    count: int
+    packed: bool
+    nbytes: int
+    payload: bytes
+
+
 # -- coordinator -> worker ------------------------------------------------------------------------
 
 
@@ -161,9 +177,21 @@ class Abort(Record):
     KIND: ClassVar[str] = "abort"
 
 
+@dataclass(frozen=True)
+class CollectAck(Record):
+    """The caller appended a Collected batch of ``count`` items and ``nbytes`` bytes."""
+
+    KIND: ClassVar[str] = "collect_ack"
+    count: int
+    nbytes: int
+
+
 _KINDS: dict[str, type[Record]] = {
     cls.KIND: cls
-    for cls in (Ready, Heartbeat, Log, Error, Done, Snapshot, Go, Probe, EndAll, Finish, Abort)
+    for cls in (
+        Ready, Heartbeat, Log, Error, Done, Snapshot, Collected, Go, Probe, EndAll, Finish, Abort,
+        CollectAck,
+    )
 }
 
 

@@ -135,7 +135,7 @@ class OutputPort:
         only = self._only
         if isinstance(only, InlineEdge):
             self.send = only.accept  # type: ignore[method-assign]
-        elif isinstance(only, RemoteEdge):
+        elif hasattr(only, "sender"):  # a RemoteEdge, or a collected port's CollectEdge
             self.send = only.sender(self)  # type: ignore[method-assign]
 
     @property
@@ -144,7 +144,7 @@ class OutputPort:
         only = self._only
         if isinstance(only, InlineEdge) and only.accept is not None:
             return self._sent + only.target.channels[only.port].received
-        if isinstance(only, RemoteEdge):
+        if hasattr(only, "sender"):  # an edge that sends for the port counts in ``seq``
             return only.seq
         return self._sent
 

@@ -24,6 +24,7 @@ from ..log import use_forwarding
 from ..transport import control, sockets
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
+from .collect import CollectEdge, Collector
 from .inputs import WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import ComponentRuntime
@@ -70,6 +71,7 @@ class Worker:
             self.links[peer] = Link(sock, self.tracker, settings.batch_items, settings.batch_bytes)
 
     def _build(self) -> Dispatcher:
+        self.collector = Collector(self.send_ctl, self.plan.settings.max_item_bytes)
         mine = self.plan.for_worker(self.index)
         channels: dict[tuple[str, str], InputChannel] = {}
         for comp in mine:
@@ -132,10 +134,12 @@ class Worker:
         writers: dict[int, Any],
         activity: Activity,
     ) -> ComponentRuntime:
-        outputs = {
-            op.name: OutputPort(op.name, [[writers[e] for e in r] for r in op.routes], activity)
-            for op in comp.outports
-        }
+        outputs = {}
+        for op in comp.outports:
+            routes = [[writers[e] for e in r] for r in op.routes]
+            if op.collect is not None:
+                routes.append([CollectEdge(op.collect, self.collector, (comp.label, op.name))])
+            outputs[op.name] = OutputPort(op.name, routes, activity)
         mine = {p.name: channels[(comp.name, p.name)] for p in comp.inports if not p.constant}
         return ComponentRuntime(comp, mine, outputs, activity, self._component_failed)
 
@@ -177,6 +181,8 @@ class Worker:
             msg = control.decode(await self.ctl.recv())
             if isinstance(msg, control.Probe):
                 self.send_ctl(self.snapshot(msg.probe))
+            elif isinstance(msg, control.CollectAck):
+                self.collector.acknowledge(msg.count, msg.nbytes)
             elif isinstance(msg, control.EndAll):
                 for ch in self.channels:
                     ch.force_end()
@@ -189,6 +195,7 @@ class Worker:
         """Counters for quiescence detection, and who waits on what, for deadlock reports."""
         idle = all(rt.activity.idle() for rt in self.runtimes)
         idle = idle and not any(link.pending() for link in self.links.values())
+        idle = idle and not self.collector.pending()
         waits = []
         for rt in self.runtimes:
             act = rt.activity
@@ -279,6 +286,7 @@ class Worker:
         if every.done() and not self._failed:
             for link in self.links.values():
                 link.flush()
+            self.collector.flush()  # before Done, on the same socket: the caller has every item
             self.send_ctl(control.Done(stats=self._stats(), host=HOST, pid=os.getpid()))
         outcome = await self._finish
         for t in comps + tasks:
