@@ -7,6 +7,7 @@ Timing: items/s is N over the span from the source's first send to the sink's la
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import resource
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from cascata import Graph, component, inport, outport, persist
+
+try:  # run as a script: this directory is on sys.path
+    import raw_credit
+except ImportError:  # imported as benchmarks.cascata_impl
+    from benchmarks import raw_credit
 
 ROOT = Path(__file__).resolve().parent.parent
 W1_N, W2_N, W3_N = 200_000, 20_000, 200
@@ -126,13 +132,53 @@ def build_w3(n: int, shared: Any) -> Any:
     g.mid.out >> g.sink.x
     return g
 
-GRAPHS = {"w1": build_w1, "w2": build_w2, "w3": build_w3}
+def build_w5(n: int, shared: Any, capacity: int) -> Any:
+    """W1 with a given capacity on every inport fed by a stage: the edge between the two
+    workers is then exact at ``capacity``, wherever placement cuts the pipeline."""
+    g = build_w1(n, shared)
+    for name in ("s1", "s2", "s3", "sink"):
+        g.nodes[name].x.capacity = capacity
+    return g
 
 
-def _measure(workload: str, n: int) -> dict[str, float]:
+@component
+@inport("x")
+@inport("case")
+@outport("out")
+async def Uneven(x, case, out):
+    await asyncio.sleep(_durations(case)[x])
+    await out.send(x)
+
+
+def _durations(case: str) -> list[float]:
+    return raw_credit.durations(case, raw_credit.W6_N[case])
+
+
+def build_w6(n: int, shared: Any, case: str) -> Any:
+    """W6: n items into Uneven * 4; the random case declares capacity=1 on the members."""
+    g = Graph()
+    g.src = Source
+    g.ws = Uneven * 4
+    g.sink = Sum
+    g.src.n < n
+    g.src.clock < shared
+    g.sink.acc < shared
+    g.ws.case < case
+    if case == "random":
+        for member in g.ws.members:
+            member.x.capacity = 1
+    g.src.out >> g.ws.x
+    g.ws.out >> g.sink.x
+    return g
+
+
+GRAPHS = {"w1": build_w1, "w2": build_w2, "w3": build_w3, "w5": build_w5, "w6": build_w6}
+
+
+def _measure(workload: str, n: int, *extra: Any) -> dict[str, float]:
     """Run one workload in this process (called in the fresh interpreter)."""
     shared = multiprocessing.Array("d", 4, lock=False)  # t0, t1, sum, count
-    graph = GRAPHS[workload](n, shared)
+    graph = GRAPHS[workload](n, shared, *extra)
     started = time.perf_counter()
     graph.run()
     wall_s = time.perf_counter() - started
@@ -140,12 +186,17 @@ def _measure(workload: str, n: int) -> dict[str, float]:
         "w1": (sum(range(n)) + 3 * n, n),
         "w2": (sum(range(n)) + n * sum(range(W2_WORK)), n),
         "w3": (float(sum(range(n))), n),
+        "w5": (sum(range(n)) + 3 * n, n),
+        "w6": (sum(range(n)), n),
     }[workload]
     if (shared[2], int(shared[3])) != expected:
         raise BenchmarkError(f"{workload}: got sum {shared[2]} of {shared[3]} items, expected {expected}")
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
+    extra_figures = {}
+    if workload == "w6":  # stream time against the ideal: total work spread over 4 members
+        extra_figures["vs_ideal"] = (shared[1] - shared[0]) / (sum(_durations(*extra)) / 4)
+    return extra_figures | {
         "items_per_s": n / (shared[1] - shared[0]),
         "stream_s": shared[1] - shared[0],
         "wall_s": wall_s,
@@ -166,8 +217,9 @@ def prepare() -> None:
     compileall.compile_dir(str(Path(cascata.__file__).parent), quiet=1)
 
 
-def _isolated(workload: str, n: int) -> dict[str, float]:
+def _isolated(workload: str, n: int, *extra: Any) -> dict[str, float]:
     cmd = [sys.executable, str(Path(__file__).resolve()), workload, "--n", str(n)]
+    cmd += [str(x) for x in extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     if proc.returncode != 0:
         raise BenchmarkError(f"{workload}: exit {proc.returncode}:\n{proc.stderr[-4000:]}")
@@ -184,6 +236,14 @@ def w2(n: int = W2_N) -> dict[str, float]:
 
 def w3(n: int = W3_N) -> dict[str, float]:
     return _isolated("w3", n)
+
+
+def w5(n: int, capacity: int) -> dict[str, float]:
+    return _isolated("w5", n, capacity)
+
+
+def w6(case: str) -> dict[str, float]:
+    return _isolated("w6", raw_credit.W6_N[case], case)
 
 
 W4_SCRIPT = """
@@ -233,7 +293,10 @@ def w4() -> dict[str, float]:
 def main(argv: list[str]) -> None:
     workload = argv[0]
     n = int(argv[argv.index("--n") + 1]) if "--n" in argv else {"w1": W1_N, "w2": W2_N, "w3": W3_N}[workload]
-    print(json.dumps(_measure(workload, n)))
+    extra: list[Any] = argv[argv.index("--n") + 2 :] if "--n" in argv else []
+    if workload == "w5":
+        extra = [int(extra[0])]
+    print(json.dumps(_measure(workload, n, *extra)))
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ from typing import Any
 import zmq
 
 try:  # run as a script: this directory is on sys.path
+    import raw_credit
     import raw_zmq
 except ImportError:  # python -m benchmarks.run from the repository root
-    from benchmarks import raw_zmq
+    from benchmarks import raw_credit, raw_zmq
 
 Runner = Callable[..., dict[str, float]]
 
@@ -49,6 +50,13 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W2", "fan-out: 0..N-1 -> 4 x (x + sum(range(2000))) -> sum", raw_zmq.W2_N),
         Workload("W3", "payload: N x 8 MB float64 arrays -> pass -> sum of [-1]", raw_zmq.W3_N),
         Workload("W4", "start-up: fresh interpreter, 1 item, source -> pass -> sink", None),
+        *(
+            Workload(f"W5/{c}", f"W1 with capacity={c} on every stage (raw: credit window {c})",
+                     raw_credit.W5_N)
+            for c in raw_credit.W5_WINDOWS
+        ),
+        Workload("W6/every4", "200 items -> Uneven * 4, every 4th 0.1 s, else 0.01 s", None),
+        Workload("W6/random", "300 items -> Uneven * 4 (capacity=1), 10% random 0.1 s", None),
     )
 }
 
@@ -57,6 +65,21 @@ WORKLOADS: dict[str, Workload] = {
 IMPLEMENTATIONS: dict[str, dict[str, Runner]] = {
     "raw": {"W1": raw_zmq.w1, "W2": raw_zmq.w2, "W3": raw_zmq.w3, "W4": raw_zmq.w4},
 }
+
+
+def _variants(module: ModuleType) -> dict[str, Runner]:
+    """W5/C and W6/case bound to their parameter, for a module with w5(n, c) and w6(case)."""
+    out: dict[str, Runner] = {}
+    if callable(getattr(module, "w5", None)):
+        for c in raw_credit.W5_WINDOWS:
+            out[f"W5/{c}"] = lambda n, c=c: module.w5(n, c)
+    if callable(getattr(module, "w6", None)):
+        for case in raw_credit.W6_N:
+            out[f"W6/{case}"] = lambda case=case: module.w6(case)
+    return out
+
+
+IMPLEMENTATIONS["raw"].update(_variants(raw_credit))
 #: implementation name -> its module (for an optional prepare() hook and the header)
 MODULES: dict[str, ModuleType] = {"raw": raw_zmq}
 
@@ -74,8 +97,9 @@ def register_cascata() -> None:
     if importlib.util.find_spec(name) is None:
         return
     module = importlib.import_module(name)
-    funcs = {key: getattr(module, key.lower(), None) for key in WORKLOADS}
+    funcs = {key: getattr(module, key.lower(), None) for key in WORKLOADS if "/" not in key}
     IMPLEMENTATIONS["cascata"] = {key: fn for key, fn in funcs.items() if callable(fn)}
+    IMPLEMENTATIONS["cascata"].update(_variants(module))
     MODULES["cascata"] = module
 
 
@@ -87,6 +111,7 @@ METRICS: list[tuple[str, str, str]] = [
     ("wall_s", "wall s", "{:.3f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
     ("cpu_s", "CPU s", "{:.2f}"),
+    ("vs_ideal", "x ideal", "{:.2f}"),
 ]
 
 
@@ -171,6 +196,32 @@ def table(outcomes: dict[str, dict[str, Outcome]], impls: list[str]) -> list[str
     return [line.rstrip() for line in lines]
 
 
+def _median(outcomes: dict[str, dict[str, Outcome]], key: str, impl: str, metric: str) -> float | None:
+    outcome = outcomes.get(key, {}).get(impl)
+    values = [r[metric] for r in outcome.results if metric in r] if outcome else []
+    return statistics.median(values) if values else None
+
+
+def goals(outcomes: dict[str, dict[str, Outcome]]) -> list[str]:
+    """The W5 and W6 goals (README, Performance) as ratios of this run's medians."""
+    lines = []
+    for c in raw_credit.W5_WINDOWS:
+        ours = _median(outcomes, f"W5/{c}", "cascata", "items_per_s")
+        raw = _median(outcomes, f"W5/{c}", "raw", "items_per_s")
+        w1 = _median(outcomes, "W1", "cascata", "items_per_s")
+        if ours and raw:
+            goal = "(goal >= 0.7)" if c < max(raw_credit.W5_WINDOWS) else ""
+            lines.append(f"W5/{c}: cascata / raw at the same window {ours / raw:.2f} {goal}")
+        if ours and w1 and c == max(raw_credit.W5_WINDOWS):
+            lines.append(f"W5/{c}: cascata / cascata W1 (no capacity given) {ours / w1:.2f} (goal >= 0.9)")
+    for case in raw_credit.W6_N:
+        for impl in ("raw", "cascata"):
+            ratio = _median(outcomes, f"W6/{case}", impl, "vs_ideal")
+            if ratio:
+                lines.append(f"W6/{case}: {impl} stream time / ideal {ratio:.2f} (goal <= 1.3)")
+    return ["", "goals:", *lines] if lines else []
+
+
 def machine() -> list[str]:
     try:
         usable = len(os.sched_getaffinity(0))
@@ -208,8 +259,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
-    keys = [k.strip().upper() for k in (args.only or ",".join(WORKLOADS)).split(",")]
-    unknown = [k for k in keys if k not in WORKLOADS]
+    asked = [k.strip().upper() for k in (args.only or ",".join(WORKLOADS)).split(",")]
+    # a family name (W5) selects all its variants (W5/10, W5/100, ...)
+    def selects(k: str, w: str) -> bool:
+        return w.upper() == k or w.upper().startswith(k + "/")
+
+    keys = [w for k in asked for w in WORKLOADS if selects(k, w)]
+    unknown = [k for k in asked if not any(selects(k, w) for w in WORKLOADS)]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
     args.keys = keys
@@ -233,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = run_all(args.keys, impls, args.runs, args.warmup, args.quick)
     print()
     print("\n".join(table(outcomes, impls)))
+    print("\n".join(goals(outcomes)))
     failed = [
         f"{key} {impl}: {o.error}"
         for key, by_impl in outcomes.items()
