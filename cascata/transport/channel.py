@@ -30,10 +30,11 @@ _MAX_DELAY = 0.002
 class _Batch:
     """Items of one edge waiting to be sent: plain values packed together, or serialized items."""
 
-    __slots__ = ("seq0", "plain", "bodies", "buffers", "nbytes", "big")
+    __slots__ = ("seq0", "plain", "bodies", "buffers", "nbytes", "big", "limit")
 
-    def __init__(self, seq0: int) -> None:
+    def __init__(self, seq0: int, limit: int) -> None:
         self.seq0 = seq0
+        self.limit = limit  # items: sent when it holds this many
         self.plain: list[Any] = []
         self.bodies: list[bytes] = []
         self.buffers: list[list[Any]] = []
@@ -63,8 +64,18 @@ class Link:
         self._queue: list[list[Any]] = []
         self._open: dict[int, _Batch] = {}
         self._credits: dict[int, int] = {}
+        self._limits: dict[int, int] = {}
         self._scheduled = False
         self._since = 0.0
+        # The pending _flush_when_idle call: cancelled by a flush, so that no stale one runs
+        # beside a newer one (two would each see the other ready and spin until _MAX_DELAY).
+        self._handle: asyncio.Handle | None = None
+
+    def set_batch_limit(self, edge: int, items: int) -> None:
+        """Send ``edge``'s batches once they hold ``items`` (fewer than batch_items): a
+        publisher bounded by a small credit window then overlaps with its consumer, which
+        starts on the first half of a window while the second is being produced."""
+        self._limits[edge] = max(1, min(items, self._batch_items))
 
     def pending(self) -> bool:
         return bool(self._open or self._queue or self._credits)
@@ -75,9 +86,9 @@ class Link:
         if batch is None or batch.bodies:
             if batch is not None:
                 self._seal(edge)
-            batch = self._open[edge] = _Batch(seq)
+            batch = self._open[edge] = _Batch(seq, self._limits.get(edge, self._batch_items))
         batch.plain.append(item)
-        if len(batch.plain) >= self._batch_items:
+        if len(batch.plain) >= batch.limit:
             self.flush()
         elif not self._scheduled:
             self._schedule()
@@ -88,14 +99,14 @@ class Link:
         if batch is None or batch.plain:
             if batch is not None:
                 self._seal(edge)
-            batch = self._open[edge] = _Batch(seq)
+            batch = self._open[edge] = _Batch(seq, self._limits.get(edge, self._batch_items))
         batch.bodies.append(body)
         batch.buffers.append(buffers)
         batch.nbytes += len(body)
         if buffers:
             batch.big = True
             batch.nbytes += sum(b.raw().nbytes for b in buffers)
-        if len(batch.bodies) >= self._batch_items or batch.nbytes >= self._batch_bytes:
+        if len(batch.bodies) >= batch.limit or batch.nbytes >= self._batch_bytes:
             self.flush()
         else:
             self._schedule()
@@ -110,6 +121,13 @@ class Link:
         self._credits[edge] = self._credits.get(edge, 0) + n
         self._schedule()
 
+    def send_credit(self, edge: int, n: int) -> None:
+        """Send credit for ``edge`` now (with any accumulated for it): its publisher is held
+        by a small window, and waiting for this loop to go idle would hold it longer."""
+        n += self._credits.pop(edge, 0)
+        self._sock.send_multipart(wire.encode_credit(edge, n))
+        self._tracker.msgs_sent += 1
+
     def _seal(self, edge: int) -> None:
         batch = self._open.pop(edge, None)
         if batch is not None:
@@ -120,7 +138,7 @@ class Link:
             self._scheduled = True
             self._since = time.monotonic()
             self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._flush_when_idle)
+            self._handle = self._loop.call_soon(self._flush_when_idle)
 
     def _flush_when_idle(self) -> None:
         # Flush when this worker's loop has nothing else ready to run, i.e. just before it would
@@ -128,13 +146,17 @@ class Link:
         # out at once. (asyncio keeps ready callbacks in ``_ready``; other loops flush at once.)
         ready = getattr(self._loop, "_ready", None)
         if ready and time.monotonic() - self._since < _MAX_DELAY:
-            self._loop.call_soon(self._flush_when_idle)
+            self._handle = self._loop.call_soon(self._flush_when_idle)
             return
+        self._handle = None
         self.flush()
 
     def flush(self) -> None:
         """Send everything queued now (never blocks: flow control is by credit, HWM is off)."""
         self._scheduled = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
         for edge in list(self._open):
             self._seal(edge)
         if self._credits:

@@ -104,16 +104,24 @@ class Activity:
 
 
 class _Credit:
-    """Credit owed to one remote publisher: taken items not yet reported back."""
+    """Credit owed to one remote publisher: taken items not yet reported back.
+
+    With a slack (no capacity given) credit goes back with the link's next flush, in few
+    messages. Without one (a given, exact capacity) the publisher is held by its window alone:
+    credit goes back at once, after half a window or when the buffer runs dry, as a
+    hand-written credit window would."""
 
     __slots__ = ("send", "pending", "half", "window", "quarter")
 
-    def __init__(self, send: Callable[[int, int], None], window: int, slack: int) -> None:
-        self.send = send
+    def __init__(
+        self, send: Callable[[int, int], None], window: int, slack: int,
+        send_now: Callable[[int, int], None],
+    ) -> None:
+        self.send = send if slack else send_now
         self.pending = 0
         self.half = max(1, window // 2)
         self.window = window
-        self.quarter = max(1, (window + slack) // 4)
+        self.quarter = max(1, (window + slack) // 4) if slack else self.half
 
 
 class InputChannel:
@@ -163,8 +171,13 @@ class InputChannel:
 
     # -- publisher side -------------------------------------------------------------------------
 
-    def add_remote_publisher(self, edge: EdgePlan, send_credit: Callable[[int, int], None]) -> None:
-        self._credit[edge.edge_id] = _Credit(send_credit, edge.window, edge.slack)
+    def add_remote_publisher(
+        self, edge: EdgePlan, send_credit: Callable[[int, int], None],
+        send_credit_now: Callable[[int, int], None],
+    ) -> None:
+        """Credit for ``edge`` goes back through ``send_credit`` (with the link's next flush)
+        or ``send_credit_now`` (at once), see _Credit."""
+        self._credit[edge.edge_id] = _Credit(send_credit, edge.window, edge.slack, send_credit_now)
 
     async def put(self, edge: int, item: Any, activity: Activity, limit: int) -> None:
         """Append an item from a publisher in this worker, waiting while ``limit`` items are

@@ -278,6 +278,8 @@ class RemoteEdge:
         # Most items in flight while the next one is a number: the hot path's one comparison.
         self.limit = self.window
         self._set_limit()
+        if not self.slack:  # exact: overlap with the consumer, half a window at a time
+            link.set_batch_limit(self.edge_id, self.window // 2)
 
     def _set_limit(self) -> None:
         numbers_fit = (SLACK_BYTES - self.inflight_bytes) // NUMBER_BYTES + len(self._sizes)
@@ -333,6 +335,9 @@ class RemoteEdge:
         self, item: Any, body: bytes | None, buffers: list[Any], size: int | None, activity: Activity
     ) -> None:
         self._waiting = size
+        # Nothing more can go on this edge until credit comes back: send what is batched now,
+        # rather than when this worker's loop next goes idle.
+        self.link.flush()
         try:
             while not self._fits(size):
                 fut = asyncio.get_running_loop().create_future()
