@@ -8,7 +8,6 @@ stops everything on the first fault. ``join()`` waits for that thread and raises
 
 from __future__ import annotations
 
-import os
 import pickle
 import threading
 import time
@@ -21,10 +20,9 @@ from ..errors import DeadlockError, WorkerLostError, with_others
 from ..log import write_line
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
-from ..worker import pool
 from ..worker.collect import unpack
 from ..worker.inputs import WAIT_OUT
-from ..worker.process import worker_main
+from .launch import LocalWorkerHandle, WorkerHandle, stop_all
 from .report import RunReport
 
 # Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
@@ -39,7 +37,7 @@ class Coordinator:
         # The caller's lists of g.collect, by the number OutPortPlan.collect gives.
         self._sinks = sinks or []
         self.n = plan.num_workers
-        self.pids: dict[int, int] = {}
+        self.handles: dict[int, WorkerHandle] = {}
         self.error: BaseException | None = None
         # Errors reported after the first one, while the run was being stopped.
         self._others: list[BaseException] = []
@@ -61,7 +59,8 @@ class Coordinator:
         data = {i: ipc_endpoint(self._run_dir, f"d{i}") for i in range(self.n)}
         try:
             for i in range(self.n):
-                self.pids[i] = pool.fork_worker(worker_main, self.plan, i, ctl, data[i], os.getpid())
+                self.handles[i] = LocalWorkerHandle(self.plan, i, ctl, data[i])
+                self.handles[i].start()
             self.ctx = zmq.Context()
             self.router = sockets.open_control_router(self.ctx)
             sockets.bind(self.router, ctl)
@@ -84,15 +83,8 @@ class Coordinator:
         deadline = time.monotonic() + limit
         while len(endpoints) < self.n:
             if time.monotonic() > deadline:
-                missing = sorted(set(range(self.n)) - endpoints.keys())
-                raise _Failure(
-                    WorkerLostError(
-                        self._worker_name(missing[0]),
-                        self.pids.get(missing[0]),
-                        f"did not report READY within {limit:.0f} s",
-                        self.plan.placement.get(missing[0], ()),
-                    )
-                )
+                missing = min(set(range(self.n)) - endpoints.keys())
+                raise _Failure(self._lost(missing, f"did not report READY within {limit:.0f} s"))
             self._check_processes()
             for who, msg in self._receive(POLL_MS):
                 if isinstance(msg, control.Ready):
@@ -175,18 +167,11 @@ class Coordinator:
                     self._judge_round()
 
     def _check_processes(self) -> None:
-        for i, pid in self.pids.items():
-            if pid <= 0:
+        for i, handle in self.handles.items():
+            if not handle.running or handle.poll() is None:
                 continue
-            status = pool.exit_status(pid)
-            if status is None:
-                continue
-            cause = pool.describe_status(status)
-            self.pids[i] = -pid  # reaped; remember it only for messages
             if self.error is None:
-                self.error = WorkerLostError(
-                    self._worker_name(i, pid), pid, cause, self.plan.placement.get(i, ())
-                )
+                self.error = self._lost(i, handle.describe_exit())
             raise _Failure(self.error)
 
     def _check_heartbeats(self) -> None:
@@ -194,14 +179,8 @@ class Coordinator:
         limit = self.plan.settings.liveness_limit
         for i, seen in self._last_seen.items():
             if now - seen > limit:
-                pid = self.pids[i]
                 raise _Failure(
-                    WorkerLostError(
-                        self._worker_name(i, pid),
-                        pid,
-                        f"stopped answering for {now - seen:.1f} s (frozen or stopped)",
-                        self.plan.placement.get(i, ()),
-                    )
+                    self._lost(i, f"stopped answering for {now - seen:.1f} s (frozen or stopped)")
                 )
 
     # -- quiescence -----------------------------------------------------------------------------
@@ -243,20 +222,20 @@ class Coordinator:
                 self._send_all(control.Abort() if abort else control.Finish(), flags=zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass
-        live = [pid for pid in self.pids.values() if pid > 0]
         settings = self.plan.settings
         grace = settings.term_grace if abort else settings.stop_grace
-        gone = pool.stop_ladder(live, grace, settings.term_grace)
+        stop_all(self.handles.values(), grace, settings.term_grace)
         if not abort and self.error is None:
-            self._check_clean_exit(gone)
+            self._check_clean_exit()
         if router is not None:
             self._collect_late_errors()
             sockets.close(router)
             self.ctx.term()
         remove_run_dir(self._run_dir)
         if self.error is None and not abort:
+            pids = {i: h.pid or 0 for i, h in self.handles.items()}
             self.report = RunReport.build(
-                self.plan, self._stats, self.pids, time.monotonic() - self._started_at
+                self.plan, self._stats, pids, time.monotonic() - self._started_at
             )
 
     def _collect_late_errors(self) -> None:
@@ -268,20 +247,17 @@ class Coordinator:
             if isinstance(msg, control.Error):
                 self._handle(who, msg)
 
-    def _check_clean_exit(self, gone: dict[int, int]) -> None:
-        for i, pid in self.pids.items():
-            status = gone.get(pid)
-            if status is not None and status != 0:
-                cause = pool.describe_status(status)
-                self.error = WorkerLostError(
-                    self._worker_name(i, pid), pid, f"{cause} while finishing",
-                    self.plan.placement.get(i, ()),
-                )
+    def _check_clean_exit(self) -> None:
+        for i, handle in self.handles.items():
+            if handle.status:  # ended, and not with exit code 0
+                self.error = self._lost(i, f"{handle.describe_exit()} while finishing")
                 return
 
-    def _worker_name(self, index: int, pid: int | None = None) -> str:
-        pid = abs(pid if pid is not None else self.pids.get(index, 0))
-        return f"worker-{index} (pid {pid}, localhost)"
+    def _lost(self, index: int, cause: str) -> WorkerLostError:
+        handle = self.handles.get(index)
+        name = handle.name if handle else f"worker-{index}"
+        pid = handle.pid if handle else None
+        return WorkerLostError(name, pid, cause, self.plan.placement.get(index, ()))
 
     # -- join -----------------------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""Worker handles: one start / liveness / stop interface, wherever a worker process runs.
+
+The coordinator supervises :class:`WorkerHandle` objects and never a pid directly, so a worker
+forked here (:class:`LocalWorkerHandle`) and one a daemon started on another host look alike:
+each has a name for messages, reports its exit status once it ended, and is stopped by
+:func:`stop_all`, the bounded ladder (FINISH/ABORT sent by the caller → grace → SIGTERM → grace →
+SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from .._plan import Plan
+from ..worker import pool
+from ..worker.process import worker_main
+
+
+class WorkerHandle(ABC):
+    """One worker process of a run: ``index`` in the plan, the ``host`` it runs on, its ``pid``
+    once started, and ``status`` (a wait status) once it ended."""
+
+    def __init__(self, index: int, host: str) -> None:
+        self.index = index
+        self.host = host
+        self.pid: int | None = None
+        self.status: int | None = None
+
+    @property
+    def name(self) -> str:
+        """How messages name this worker: ``worker-3 (pid 1234, localhost)``."""
+        return f"worker-{self.index} (pid {self.pid or '?'}, {self.host})"
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None and self.status is None
+
+    def describe_exit(self) -> str:
+        """Why the process ended, in words (a signal, or an exit code)."""
+        return pool.describe_status(self.status) if self.status is not None else "still running"
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the process; it connects to the control endpoint it was given and says READY."""
+
+    @abstractmethod
+    def poll(self) -> int | None:
+        """The wait status once the process ended (None while it runs); never blocks."""
+
+
+class LocalWorkerHandle(WorkerHandle):
+    """A worker forked from the caller's process (before the coordinator opens any socket)."""
+
+    def __init__(self, plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str) -> None:
+        super().__init__(index, "localhost")
+        self._args = (plan, index, ctl_endpoint, data_endpoint)
+
+    def start(self) -> None:
+        self.pid = pool.fork_worker(worker_main, *self._args, os.getpid())
+
+    def poll(self) -> int | None:
+        if self.running:
+            assert self.pid is not None
+            self.status = pool.exit_status(self.pid)
+        return self.status
+
+
+def stop_all(handles: Iterable[WorkerHandle], grace: float, term_grace: float) -> None:
+    """After FINISH or ABORT was sent: wait ``grace`` for every worker to exit, then SIGTERM and
+    SIGKILL the rest; each handle's ``status`` is set as it ends."""
+    local = {h.pid: h for h in handles if isinstance(h, LocalWorkerHandle) and h.running}
+    gone = pool.stop_ladder(list(local), grace, term_grace)
+    for pid, status in gone.items():
+        local[pid].status = status
