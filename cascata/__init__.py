@@ -15,6 +15,9 @@ from .errors import (
     SerializationError,
     WorkerLostError,
 )
+from .errors import (
+    TimeoutError as TimeoutError,  # not in __all__: a star import must not shadow the builtin
+)
 from .graph import Graph
 from .log import log
 

@@ -14,11 +14,13 @@ survives pickling, because errors cross process boundaries::
     ├── ProtocolError              a malformed frame, or items lost on a connection
     ├── SerializationError         an item that cannot be serialized or is too large
     │   └── ItemTooLargeError
+    ├── TimeoutError               (also the builtin TimeoutError) g.run(timeout=...) ran out
     └── AuthenticationError        a peer failed CurveZMQ authentication
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -229,3 +231,26 @@ class AuthenticationError(CascataError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class TimeoutError(CascataError, builtins.TimeoutError):  # noqa: A001 - the name users expect
+    """The run did not end within ``g.run(timeout=...)``: every worker was stopped.
+
+    ``running`` names the components still running when time ran out. Also an instance of the
+    builtin ``TimeoutError``, so ``except TimeoutError`` catches it without importing it."""
+
+    def __init__(
+        self, timeout: float, running: Sequence[str] = (), message: str | None = None
+    ) -> None:
+        self.timeout = timeout
+        self.running = tuple(running)
+        still = ", ".join(self.running) if self.running else "nothing (the run was ending)"
+        super().__init__(
+            message
+            or f"the run did not finish within its timeout of {timeout:g} s and was stopped; "
+            f"still running: {still}. Raise the timeout, or look at these components "
+            "(a run report or progress=True shows where time goes)."
+        )
+
+    def _fields(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "running": self.running, "message": str(self)}

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import functools
 import inspect
 import sys
 import warnings
@@ -232,8 +234,13 @@ class Graph:
         root._collects.extend((p, items) for p in ports)
         return items
 
-    def start(self, num_workers: int | None = None, **options: Any) -> None:
-        """Compile the graph and start its workers; :meth:`join` waits for the result."""
+    def start(
+        self, num_workers: int | None = None, *, timeout: float | None = None, **options: Any
+    ) -> None:
+        """Compile the graph and start its workers; :meth:`join` waits for the result.
+
+        ``timeout``: seconds from now after which the run is stopped and join() raises
+        :class:`~cascata.errors.TimeoutError` naming the components still running."""
         from ._run.compile import collect_sinks, compile_plan
         from ._run.coordinator import Coordinator
 
@@ -245,7 +252,7 @@ class Graph:
         plan = compile_plan(self, num_workers, collects, **options)
         for items in sinks:
             items.clear()
-        coordinator = Coordinator(plan, sinks)
+        coordinator = Coordinator(plan, sinks, _check_timeout(timeout))
         coordinator.start()
         object.__setattr__(self, "_run", coordinator)
 
@@ -260,14 +267,54 @@ class Graph:
             object.__setattr__(self, "_run", None)
         return report
 
-    def run(self, num_workers: int | None = None, **options: Any) -> Any:
+    def run(
+        self, num_workers: int | None = None, *, timeout: float | None = None, **options: Any
+    ) -> Any:
         """Run the graph to completion on worker processes; return a run report.
 
-        ``num_workers`` defaults to ``min(cpu_count, number of components)``. Raises a
-        :class:`~cascata.errors.CascataError` subclass naming what failed.
+        ``num_workers`` defaults to ``min(cpu_count, number of components)``; ``timeout``
+        stops the run after that many seconds (TimeoutError). Raises a
+        :class:`~cascata.errors.CascataError` subclass naming what failed. Inside a running
+        asyncio loop (a notebook) this blocks that loop until the run ends; ``await
+        g.run_async()`` does not.
         """
-        Graph.start(self, num_workers, **options)
+        Graph.start(self, num_workers, timeout=timeout, **options)
         return Graph.join(self)
+
+    async def run_async(
+        self, num_workers: int | None = None, *, timeout: float | None = None, **options: Any
+    ) -> Any:
+        """``run()`` for asyncio code: the caller's loop keeps running other tasks meanwhile.
+
+        Starting (forking the workers) and waiting happen off the loop's thread. Cancelling
+        the awaiting task stops every worker, then re-raises the cancellation."""
+        loop = asyncio.get_running_loop()
+        start = functools.partial(Graph.start, self, num_workers, timeout=timeout, **options)
+        await loop.run_in_executor(None, start)
+        coordinator = self._run
+        stopped = loop.create_future()
+        coordinator.when_stopped(lambda: loop.call_soon_threadsafe(_resolve, stopped))
+        try:
+            await asyncio.shield(stopped)
+        except asyncio.CancelledError:
+            coordinator.abort()
+            await loop.run_in_executor(None, coordinator.wait_stopped)
+            object.__setattr__(self, "_run", None)
+            raise
+        return Graph.join(self)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"run(timeout={timeout!r}): give a number of seconds above 0, or None")
+    return float(timeout)
 
 
 def _is_port_handle(value: Any) -> bool:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
 
 from .._plan import Plan
-from ..errors import DeadlockError, WorkerLostError, with_others
+from ..errors import DeadlockError, TimeoutError, WorkerLostError, with_others
 from ..log import write_line
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
@@ -27,13 +28,25 @@ from .report import RunReport
 
 # Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
 PROBE_INTERVAL = 0.05
+# Seconds a worker has to act on ABORT after a timeout before SIGTERM: a component holding its
+# loop must not make the caller wait past the limit it set.
+TIMEOUT_GRACE = 0.25
 # Milliseconds the supervisor waits on the control socket per turn (bounds reaction time).
 POLL_MS = 20
 
 
 class Coordinator:
-    def __init__(self, plan: Plan, sinks: list[list[Any]] | None = None) -> None:
+    def __init__(
+        self, plan: Plan, sinks: list[list[Any]] | None = None, timeout: float | None = None
+    ) -> None:
         self.plan = plan
+        self._timeout = timeout
+        self._deadline = float("inf")
+        # The latest snapshot of each worker, whichever probe it answered (for a timeout).
+        self._latest: dict[int, control.Snapshot] = {}
+        self._on_stopped: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
+        self._callbacks_called = False
         # The caller's lists of g.collect, by the number OutPortPlan.collect gives.
         self._sinks = sinks or []
         self.n = plan.num_workers
@@ -54,6 +67,8 @@ class Coordinator:
 
     def start(self) -> None:
         self._started_at = time.monotonic()
+        if self._timeout is not None:
+            self._deadline = self._started_at + self._timeout
         self._run_dir = make_run_dir()
         ctl = ipc_endpoint(self._run_dir, "ctl")
         data = {i: ipc_endpoint(self._run_dir, f"d{i}") for i in range(self.n)}
@@ -109,6 +124,10 @@ class Coordinator:
                 self._shutdown(abort=self.error is not None or self._abort.is_set())
             finally:
                 self._stopped.set()
+                with self._callbacks_lock:
+                    self._callbacks_called = True
+                for callback in self._on_stopped:
+                    callback()
 
     def _loop(self) -> None:
         self._done: set[int] = set()
@@ -120,6 +139,8 @@ class Coordinator:
         while len(self._done) < self.n:
             if self._abort.is_set():
                 raise _Failure(KeyboardInterrupt())
+            if time.monotonic() >= self._deadline:
+                raise _Failure(TimeoutError(self._timeout or 0.0, self._still_running()))
             for who, msg in self._receive(POLL_MS):
                 self._handle(who, msg)
             if self.error is not None:
@@ -161,10 +182,33 @@ class Coordinator:
             ack = control.CollectAck(count=msg.count, nbytes=msg.nbytes).encode()
             self.router.send_multipart([control.WorkerId(who).control, ack])
         elif isinstance(msg, control.Snapshot):
+            self._latest[who] = msg
             if msg.probe == self._probe:
                 self._snapshots[who] = msg
                 if len(self._snapshots) == self.n:
                     self._judge_round()
+
+    def _still_running(self) -> list[str]:
+        """Components not finished, as the latest snapshots tell (all of a silent worker's)."""
+        running: list[str] = []
+        for i in range(self.n):
+            if i in self._done:
+                continue
+            snap = self._latest.get(i)
+            running += snap.active if snap is not None else self.plan.placement.get(i, ())
+        return running
+
+    def when_stopped(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (in the supervisor's thread) once every worker has stopped."""
+        with self._callbacks_lock:
+            if not self._callbacks_called:
+                self._on_stopped.append(callback)
+                return
+        callback()
+
+    def abort(self) -> None:
+        """Stop the run (as Ctrl-C does); join() then raises KeyboardInterrupt."""
+        self._abort.set()
 
     def _check_processes(self) -> None:
         for i, handle in self.handles.items():
@@ -224,6 +268,8 @@ class Coordinator:
                 pass
         settings = self.plan.settings
         grace = settings.term_grace if abort else settings.stop_grace
+        if isinstance(self.error, TimeoutError):  # the user's deadline: stop without delay
+            grace = min(grace, TIMEOUT_GRACE)
         stop_all(self.handles.values(), grace, settings.term_grace)
         if not abort and self.error is None:
             self._check_clean_exit()
@@ -273,7 +319,7 @@ class Coordinator:
                 pass
         except KeyboardInterrupt:
             self._abort.set()
-            self._wait_stopped()
+            self.wait_stopped()
             raise
         thread.join()
         if isinstance(self.error, KeyboardInterrupt):
@@ -284,7 +330,7 @@ class Coordinator:
         return self.report
 
 
-    def _wait_stopped(self) -> None:
+    def wait_stopped(self) -> None:
         """Wait until the supervisor has stopped every worker, through further Ctrl-Cs: the
         stop ladder is bounded (it ends in SIGKILL), and leaving now would orphan workers and
         print a second traceback chained to the first."""

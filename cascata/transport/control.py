@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 4
+PROTOCOL = 5
 
 
 @dataclass(frozen=True, order=True)
@@ -119,6 +119,8 @@ class Snapshot(Record):
     received: int
     idle: bool
     waits: list[Any] = field(default_factory=list)
+    # Labels of the components (tasks) that have not finished, for a timeout's message.
+    active: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

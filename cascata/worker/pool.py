@@ -30,6 +30,10 @@ def fork_worker(target: Callable[..., Any], *args: Any) -> int:
     try:
         # Ctrl-C goes to the whole process group; the coordinator alone decides how to stop.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # An asyncio loop of the caller (a server, a notebook kernel) may have set a wakeup fd:
+        # the child shares that socket, so its signals (SIGTERM at the end of a run) would
+        # reach the caller's signal handlers.
+        signal.set_wakeup_fd(-1)
         _run_after_fork_hooks()
         target(*args)
         code = 0

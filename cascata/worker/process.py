@@ -25,7 +25,7 @@ from ..transport import control, sockets
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
 from .collect import CollectEdge, Collector
-from .inputs import WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
+from .inputs import DONE, WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import ComponentRuntime
 
@@ -204,8 +204,9 @@ class Worker:
                 target = getattr(act.on, "full_name", None) or getattr(act.on, "label", "?")
                 waits.append([act.label, act.state, target])
         tracker = self.tracker
+        active = [rt.plan.label for rt in self.runtimes if not rt.inline and rt.activity.state != DONE]
         return control.Snapshot(
-            probe, tracker.events, tracker.msgs_sent, tracker.msgs_received, idle, waits
+            probe, tracker.events, tracker.msgs_sent, tracker.msgs_received, idle, waits, active
         )
 
     # -- running --------------------------------------------------------------------------------
@@ -298,8 +299,9 @@ class Worker:
         outcome = await self._finish
         for t in comps + tasks:
             t.cancel()
-        await asyncio.gather(*comps, *tasks, return_exceptions=True)
-        every.cancel()
+        # ``every`` too: a gather whose children were cancelled holds a CancelledError that,
+        # never retrieved, asyncio would print when the run is aborted (a timeout, a failure).
+        await asyncio.gather(every, *comps, *tasks, return_exceptions=True)
         if isinstance(outcome, control.Finish):
             for link in self.links.values():
                 link.flush()
