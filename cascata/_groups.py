@@ -98,11 +98,28 @@ class ComponentGroup:
 
 
 class GroupPort:
-    """The same port on every member of a group."""
+    """The same port on every member of a group.
+
+    Setting ``capacity`` sets it on every member's port; any other attribute is refused (a
+    handle that silently kept what was set on it hid a capacity that never applied)."""
+
+    __slots__ = ("group", "name")
 
     def __init__(self, group: ComponentGroup, name: str) -> None:
         self.group = group
         self.name = name
+
+    @property
+    def capacity(self) -> int:
+        """The members' capacity (they share it unless set one by one: then the largest)."""
+        return max(p.capacity for p in self._resolve_ports())
+
+    @capacity.setter
+    def capacity(self, value: int) -> None:
+        for port in self._resolve_ports():
+            if not isinstance(port, InPort):
+                raise GraphError(f"'{self.full_name}' is an outport: only inports have a capacity")
+            port.capacity = value
 
     @property
     def graph(self) -> Any:

@@ -280,3 +280,15 @@ def test_a_stalled_member_holds_up_nobody(workers):
     assert counts["slow"] + counts["fast"] == 400
     # the stalled member gets about what its buffer (and credit) holds, not half the items (200)
     assert counts["slow"] <= 10 + max(DISTRIBUTING_SLACK, LOCAL_SLACK) + 2, counts
+
+
+def test_capacity_set_on_a_group_port_applies_to_every_member_and_other_attributes_are_refused():
+    g = Graph()
+    g.ws = Shift * 3
+    g.ws.x.capacity = 2
+    assert [getattr(g, f"ws_{i}").x.given_capacity for i in range(3)] == [2, 2, 2]
+    assert g.ws.x.capacity == 2
+    with pytest.raises(GraphError, match="'ws.out' is an outport: only inports have a capacity"):
+        g.ws.out.capacity = 2
+    with pytest.raises(AttributeError):
+        g.ws.x.capcity = 2  # a typo must not be kept silently
