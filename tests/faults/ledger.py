@@ -28,6 +28,8 @@ from cascata import component, inport, outport
 BYTES_PAYLOAD = 2000
 # Float64 elements of an "array" payload (128 KiB: travels as an out-of-band frame).
 ARRAY_PAYLOAD = 16 * 1024
+# Float64 elements of a "mib" payload (1 MiB).
+MIB_PAYLOAD = 128 * 1024
 LAST = -1  # Fault.at: after the last item (sources) or at the last item (stages, sinks)
 
 
@@ -39,16 +41,16 @@ def payload(kind: str, seq: int) -> Any:
         return {"seq": seq, "name": f"item-{seq}", "ok": True}
     if kind == "bytes":
         return seq.to_bytes(8, "little") * (BYTES_PAYLOAD // 8)
-    if kind == "array":
+    if kind in ("array", "mib"):
         import numpy
 
-        return numpy.full(ARRAY_PAYLOAD, float(seq))
+        return numpy.full(ARRAY_PAYLOAD if kind == "array" else MIB_PAYLOAD, float(seq))
     raise ValueError(f"unknown payload kind {kind!r}")
 
 
 def intact(kind: str, seq: int, value: Any) -> bool:
     expected = payload(kind, seq)
-    if kind == "array":
+    if kind in ("array", "mib"):
         return bool((value == expected).all()) and value.shape == expected.shape
     return value == expected
 
