@@ -181,12 +181,14 @@ def test_items_ahead_of_a_stopped_consumer_never_exceed_the_given_capacity(topol
         ahead = counts[MOST + slot]
         assert ahead <= most, f"{topology}/{kind}: {ahead} items ahead of slot {slot}, over {most}"
     peak = max(counts[MOST + slot] for slot in BOUNDS[topology])
-    assert peak >= CAP, f"{topology}/{kind}: only {peak} ahead: the stop did not fill the bound"
+    # and the stop did let them run ahead (credit returns after half a window, so a producer
+    # may stop short of the bound by that much)
+    assert peak >= CAP // 2, f"{topology}/{kind}: only {peak} ahead: the stop did not fill it"
 
 
 ARRAY_ITEMS = 200  # of 1 MiB each, through a chain whose bound holds a handful per hop
 MEMORY_CEILING = 96 * MIB  # the workers' growth over the run: well under the 200 MiB sent
-PLATEAU_SLACK = 16 * MIB
+PLATEAU_SLACK = 32 * MIB  # allocator arenas still settle in the second half
 
 
 @pytest.mark.slow
