@@ -16,6 +16,7 @@ survives pickling, because errors cross process boundaries::
     │   └── ItemTooLargeError
     ├── TimeoutError               (also the builtin TimeoutError) g.run(timeout=...) ran out
     └── AuthenticationError        a peer failed CurveZMQ authentication
+        └── KeyFileError           the cluster key file is missing, unsafe or malformed
 """
 
 from __future__ import annotations
@@ -227,10 +228,31 @@ class ItemTooLargeError(SerializationError):
 
 
 class AuthenticationError(CascataError):
-    """A peer could not be authenticated (wrong or missing cluster key)."""
+    """A peer could not be authenticated (wrong or missing cluster key); ``address`` names the peer
+    when one is known."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, address: str | None = None) -> None:
+        self.address = address
         super().__init__(message)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"message": str(self), "address": self.address}
+
+
+class KeyFileError(AuthenticationError):
+    """The cluster key file cannot be used: missing, readable by others, too short or malformed.
+
+    The message names the file, the problem and the command that fixes it; it never holds the key.
+    """
+
+    def __init__(self, path: str, problem: str, remedy: str, message: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.remedy = remedy
+        super().__init__(message or f"cluster key file {path} {problem}. {remedy}")
+
+    def _fields(self) -> dict[str, Any]:
+        return {"path": self.path, "problem": self.problem, "remedy": self.remedy, "message": str(self)}
 
 
 class TimeoutError(CascataError, builtins.TimeoutError):  # noqa: A001 - the name users expect
