@@ -1,6 +1,7 @@
 """Shared test fixtures: every test is time-bounded (pytest-timeout, see pyproject) and checked
-for leaks: a test that leaves a child process, a run directory, a listening socket or a network
-namespace behind fails."""
+for leaks: a test that leaves a child process, a run directory or a listening socket behind fails.
+(Network namespaces are checked by tests/multihost/conftest.py, which knows which ones this
+process made: /run/netns is shared with every other test run on the machine.)"""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tests.helpers import poll_for  # noqa: F401 - re-exported for tests
 
 # Seconds a test's child processes get to exit after the test before they count as leaked.
 LEAK_GRACE = 5.0
-_NETNS_DIR = "/run/netns"
 
 
 def _run_dirs() -> set[str]:
@@ -31,13 +31,6 @@ def _listening(me: psutil.Process) -> set[tuple[str, int]]:
         for c in me.net_connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN
     }
-
-
-def _namespaces() -> set[str]:
-    try:
-        return set(os.listdir(_NETNS_DIR))
-    except FileNotFoundError:
-        return set()
 
 
 def _reap_zombies(me: psutil.Process, keep: set[int]) -> None:
@@ -60,7 +53,6 @@ def no_leaks():
     dirs_before = _run_dirs()
     threads_before = set(threading.enumerate())
     listening_before = _listening(me)
-    namespaces_before = _namespaces()
     yield
     deadline = time.monotonic() + LEAK_GRACE
     left: list[psutil.Process] = []
@@ -83,5 +75,3 @@ def no_leaks():
     )
     listening = _listening(me) - listening_before
     assert not listening, f"test left listening sockets behind: {sorted(listening)}"
-    namespaces = _namespaces() - namespaces_before
-    assert not namespaces, f"test left network namespaces behind: {sorted(namespaces)}"
