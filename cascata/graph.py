@@ -235,12 +235,18 @@ class Graph:
         return items
 
     def start(
-        self, num_workers: int | None = None, *, timeout: float | None = None, **options: Any
+        self,
+        num_workers: int | None = None,
+        *,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        **options: Any,
     ) -> None:
         """Compile the graph and start its workers; :meth:`join` waits for the result.
 
         ``timeout``: seconds from now after which the run is stopped and join() raises
-        :class:`~cascata.errors.TimeoutError` naming the components still running."""
+        :class:`~cascata.errors.TimeoutError` naming the components still running.
+        ``progress``: show a live view on stderr (default: when stderr is a terminal)."""
         from ._run.compile import collect_sinks, compile_plan
         from ._run.coordinator import Coordinator
 
@@ -252,7 +258,7 @@ class Graph:
         plan = compile_plan(self, num_workers, collects, **options)
         for items in sinks:
             items.clear()
-        coordinator = Coordinator(plan, sinks, _check_timeout(timeout))
+        coordinator = Coordinator(plan, sinks, _check_timeout(timeout), _observers(progress))
         coordinator.start()
         object.__setattr__(self, "_run", coordinator)
 
@@ -268,28 +274,41 @@ class Graph:
         return report
 
     def run(
-        self, num_workers: int | None = None, *, timeout: float | None = None, **options: Any
+        self,
+        num_workers: int | None = None,
+        *,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        **options: Any,
     ) -> Any:
         """Run the graph to completion on worker processes; return a run report.
 
         ``num_workers`` defaults to ``min(cpu_count, number of components)``; ``timeout``
-        stops the run after that many seconds (TimeoutError). Raises a
+        stops the run after that many seconds (TimeoutError); ``progress`` shows a live view
+        on stderr (default: when stderr is a terminal). Raises a
         :class:`~cascata.errors.CascataError` subclass naming what failed. Inside a running
         asyncio loop (a notebook) this blocks that loop until the run ends; ``await
         g.run_async()`` does not.
         """
-        Graph.start(self, num_workers, timeout=timeout, **options)
+        Graph.start(self, num_workers, timeout=timeout, progress=progress, **options)
         return Graph.join(self)
 
     async def run_async(
-        self, num_workers: int | None = None, *, timeout: float | None = None, **options: Any
+        self,
+        num_workers: int | None = None,
+        *,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        **options: Any,
     ) -> Any:
         """``run()`` for asyncio code: the caller's loop keeps running other tasks meanwhile.
 
         Starting (forking the workers) and waiting happen off the loop's thread. Cancelling
         the awaiting task stops every worker, then re-raises the cancellation."""
         loop = asyncio.get_running_loop()
-        start = functools.partial(Graph.start, self, num_workers, timeout=timeout, **options)
+        start = functools.partial(
+            Graph.start, self, num_workers, timeout=timeout, progress=progress, **options
+        )
         await loop.run_in_executor(None, start)
         coordinator = self._run
         stopped = loop.create_future()
@@ -307,6 +326,20 @@ class Graph:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _observers(progress: bool | None) -> Any:
+    """Who watches the run: the live progress view when asked for, or by default when stderr
+    is a terminal (rich is imported only then)."""
+    from ._run.events import Observers
+
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return Observers()
+    from ._run.progress import ProgressView
+
+    return Observers([ProgressView()])
 
 
 def _check_timeout(timeout: float | None) -> float | None:

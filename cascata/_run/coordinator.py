@@ -23,6 +23,7 @@ from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
 from ..worker.collect import unpack
 from ..worker.inputs import WAIT_OUT
+from .events import STATS_INTERVAL, Failed, Finished, LogLine, Observers, Started, Stats
 from .launch import LocalWorkerHandle, WorkerHandle, stop_all
 from .report import RunReport
 
@@ -37,9 +38,16 @@ POLL_MS = 20
 
 class Coordinator:
     def __init__(
-        self, plan: Plan, sinks: list[list[Any]] | None = None, timeout: float | None = None
+        self,
+        plan: Plan,
+        sinks: list[list[Any]] | None = None,
+        timeout: float | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.plan = plan
+        self._observers = observers or Observers()
+        # The latest live counters of each worker (StatsReply), for observers.
+        self._live: dict[int, control.StatsReply] = {}
         self._timeout = timeout
         self._deadline = float("inf")
         # The latest snapshot of each worker, whichever probe it answered (for a timeout).
@@ -82,6 +90,8 @@ class Coordinator:
             self._last_seen = dict.fromkeys(range(self.n), time.monotonic())
             endpoints = self._wait_ready()
             self._send_all(control.Go(peers=endpoints))
+            labels = tuple(c.label for c in self.plan.components)
+            self._observers.emit(Started(labels, self.n))
             self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
             self._thread.daemon = True
             self._thread.start()
@@ -123,6 +133,10 @@ class Coordinator:
             try:
                 self._shutdown(abort=self.error is not None or self._abort.is_set())
             finally:
+                if self.error is None and self.report is not None:
+                    self._observers.emit(Finished(self.report))
+                else:
+                    self._observers.emit(Failed(self.error or KeyboardInterrupt()))
                 self._stopped.set()
                 with self._callbacks_lock:
                     self._callbacks_called = True
@@ -136,6 +150,7 @@ class Coordinator:
         self._previous: list[Any] | None = None
         self._ended_all = False
         next_probe = time.monotonic() + PROBE_INTERVAL
+        next_stats = time.monotonic() if self._observers.wants_stats else float("inf")
         while len(self._done) < self.n:
             if self._abort.is_set():
                 raise _Failure(KeyboardInterrupt())
@@ -150,6 +165,10 @@ class Coordinator:
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + PROBE_INTERVAL
                 self._send_probe()
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + STATS_INTERVAL
+                self._send_all(control.StatsRequest())
+                self._observers.emit(Stats(self._live_report()))
 
     def _receive(self, timeout_ms: int) -> list[tuple[int, control.Record]]:
         out = []
@@ -166,8 +185,11 @@ class Coordinator:
 
     def _handle(self, who: int, msg: control.Record) -> None:
         if isinstance(msg, control.Log):
-            comp = msg.component
-            write_line(msg.level, tuple(comp) if comp else None, msg.message)
+            comp = tuple(msg.component) if msg.component else None
+            write_line(msg.level, comp, msg.message)
+            self._observers.emit(LogLine(msg.level, comp, msg.message))
+        elif isinstance(msg, control.StatsReply):
+            self._live[who] = msg
         elif isinstance(msg, control.Error):
             error = pickle.loads(msg.error)
             if self.error is None:
@@ -187,6 +209,11 @@ class Coordinator:
                 self._snapshots[who] = msg
                 if len(self._snapshots) == self.n:
                     self._judge_round()
+
+    def _live_report(self) -> RunReport:
+        """A report of the run so far: live counters, final ones for finished workers."""
+        records: dict[int, Any] = {**self._live, **self._stats}
+        return RunReport.build(self.plan, records, {}, time.monotonic() - self._started_at)
 
     def _still_running(self) -> list[str]:
         """Components not finished, as the latest snapshots tell (all of a silent worker's)."""

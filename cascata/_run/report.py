@@ -31,6 +31,9 @@ class ComponentStats:
     blocked_s: float | None = None
     waiting_s: float | None = None
     inline_in: str | None = None
+    # Items in its input buffers, and their capacities (a live view's fill; 0 after the run).
+    buffered: int = 0
+    capacity: int = 0
 
 
 @dataclass
@@ -78,6 +81,8 @@ class RunReport:
                 blocked_s=None if inline else s.get("blocked"),
                 waiting_s=None if inline else s.get("waiting"),
                 inline_in=inline,
+                buffered=s.get("buffered", 0),
+                capacity=s.get("capacity", 0),
             )
         return report
 

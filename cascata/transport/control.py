@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 5
+PROTOCOL = 6
 
 
 @dataclass(frozen=True, order=True)
@@ -139,6 +139,16 @@ class Collected(Record):
     payload: bytes
 
 
+@dataclass(frozen=True)
+class StatsReply(Record):
+    """Live counters of the worker's components, answering a StatsRequest (as in Done)."""
+
+    KIND: ClassVar[str] = "stats"
+    stats: dict[str, Any]
+    host: str = ""
+    pid: int = 0
+
+
 # -- coordinator -> worker ------------------------------------------------------------------------
 
 
@@ -188,11 +198,18 @@ class CollectAck(Record):
     nbytes: int
 
 
+@dataclass(frozen=True)
+class StatsRequest(Record):
+    """Answer with a StatsReply (sent only while someone watches the run's progress)."""
+
+    KIND: ClassVar[str] = "stats_request"
+
+
 _KINDS: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
         Ready, Heartbeat, Log, Error, Done, Snapshot, Collected, Go, Probe, EndAll, Finish, Abort,
-        CollectAck,
+        CollectAck, StatsReply, StatsRequest,
     )
 }
 

@@ -182,6 +182,8 @@ class Worker:
             msg = control.decode(await self.ctl.recv())
             if isinstance(msg, control.Probe):
                 self.send_ctl(self.snapshot(msg.probe))
+            elif isinstance(msg, control.StatsRequest):
+                self.send_ctl(control.StatsReply(stats=self._stats(), host=HOST, pid=os.getpid()))
             elif isinstance(msg, control.CollectAck):
                 self.collector.acknowledge(msg.count, msg.nbytes)
             elif isinstance(msg, control.EndAll):
@@ -325,6 +327,8 @@ class Worker:
                 "blocked": blocked,
                 "waiting": waiting,
                 "inline_in": rt.activity.label if rt.inline else None,
+                "buffered": sum(ch.statistics()["buffered"] for ch in rt.channels.values()),
+                "capacity": sum(ch.capacity for ch in rt.channels.values()),
             }
         return stats
 
