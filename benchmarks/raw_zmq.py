@@ -133,9 +133,12 @@ def _node_main(
     barrier: Any,
     conn: Connection,
     timeout_s: float,
+    make_node: Callable[..., _Node] = _Node,
 ) -> None:
-    """Entry point of every node process: run ``role``, send its report to the parent."""
-    node = _Node(zmq.Context(), barrier, timeout_s)
+    """Entry point of every node process: run ``role``, send its report to the parent.
+
+    ``make_node`` lets a variant (multihost.py: CurveZMQ on tcp) set up sockets its own way."""
+    node = make_node(zmq.Context(), barrier, timeout_s)
     try:
         try:
             report = role(node, *args)
@@ -351,8 +354,13 @@ def _collect(readers: list[Connection], timeout_s: float) -> list[dict[str, Any]
     return [reports[i] for i in range(len(readers))]
 
 
-def _run_nodes(specs: list[_NodeSpec], timeout_s: float) -> list[dict[str, Any]]:
-    """Fork one process per spec; return their reports in order.  Nothing outlives the call."""
+def _run_nodes(
+    specs: list[_NodeSpec], timeout_s: float, target: Callable[..., None] = _node_main
+) -> list[dict[str, Any]]:
+    """Fork one process per spec; return their reports in order.  Nothing outlives the call.
+
+    ``target`` runs in each process with ``_node_main``'s arguments (multihost.py enters a
+    network namespace first)."""
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(len(specs))
     procs: list[Any] = []
@@ -361,7 +369,7 @@ def _run_nodes(specs: list[_NodeSpec], timeout_s: float) -> list[dict[str, Any]]
         for role, args in specs:
             reader, writer = ctx.Pipe(duplex=False)
             proc = ctx.Process(
-                target=_node_main,
+                target=target,
                 args=(role, args, barrier, writer, timeout_s),
                 name=f"raw_zmq:{role.__name__}",
                 daemon=True,
