@@ -1,6 +1,7 @@
 """``log``: lines tagged ``LEVEL - name@Class``, forwarded from workers to the caller's stderr."""
 
 import io
+import logging
 import re
 
 import pytest
@@ -71,6 +72,20 @@ def _lines(err, marker):
     return [line for line in err.splitlines() if marker in line]
 
 
+@pytest.fixture
+def app_logging():
+    """Gives back the logging configuration a test changes: the root's handlers and level, and
+    the cascata logger's level."""
+    root = logging.getLogger()
+    handlers, root_level, level = list(root.handlers), root.level, log.level
+    yield root
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(root_level)
+    log.setLevel(level)
+
+
 def test_from_import_log_works_inside_a_component(capfd):
     g = Graph()
     g.first = FromImport
@@ -98,7 +113,8 @@ def test_both_spellings_offer_the_logging_calls():
         assert callable(getattr(cascata.log, name))
 
 
-def test_levels_and_tracebacks_reach_the_caller_without_colour(capfd):
+def test_levels_and_tracebacks_reach_the_caller_without_colour(capfd, app_logging):
+    log.setLevel(logging.DEBUG)
     g = Graph()
     g.lv = Levels
     g.run(num_workers=1)
@@ -253,3 +269,72 @@ def test_workers_that_log_while_the_coordinator_probes_always_finish(capfd):
         g.run(num_workers=2)
     err = capfd.readouterr().err
     assert len(_lines(err, ": back ")) == 20 * 400
+
+
+# -- through the standard library ---------------------------------------------------------------
+
+
+@component
+@inport("n", default=1)
+async def StdlibUser(n):
+    library = logging.getLogger("tests.somelib")
+    library.warning("from a library")
+    library.info("library info")
+    log.info("cascata info")
+    log.debug("cascata debug")
+
+
+def _run_stdlib_user():
+    g = Graph()
+    g.u = StdlibUser
+    g.run(num_workers=1)
+
+
+def test_default_console_shows_info_and_library_warnings_tagged_with_the_component(capfd):
+    _run_stdlib_user()
+    err = capfd.readouterr().err
+    assert "INFO - u@StdlibUser: cascata info" in err.splitlines()
+    assert "WARNING - u@StdlibUser: from a library" in err.splitlines()
+    assert "cascata debug" not in err  # default level INFO
+    assert "library info" not in err  # a library's logger follows the root's level (WARNING)
+
+
+def test_file_handler_of_the_application_receives_worker_lines(tmp_path, capfd, app_logging):
+    handler = logging.FileHandler(tmp_path / "run.log")
+    handler.setFormatter(logging.Formatter("%(levelname)s|%(name)s|%(message)s"))
+    app_logging.addHandler(handler)
+    app_logging.setLevel(logging.INFO)
+    g = Graph()
+    g.u = StdlibUser
+    g.talk = Chatty
+    g.echo = Echo
+    g.talk.n < 3
+    g.talk.out >> g.echo.x
+    g.run(num_workers=2)
+    lines = (tmp_path / "run.log").read_text().splitlines()
+    assert "INFO|cascata|u@StdlibUser: cascata info" in lines
+    assert "WARNING|tests.somelib|u@StdlibUser: from a library" in lines
+    assert "INFO|tests.somelib|u@StdlibUser: library info" in lines
+    assert [x for x in lines if "echo@Echo" in x] == [f"INFO|cascata|echo@Echo: echo {i}" for i in range(3)]
+    assert "cascata debug" not in "\n".join(lines)
+    assert capfd.readouterr().err == ""  # the application configured logging: no console of ours
+
+
+def test_basic_config_level_applies_to_worker_lines(capfd, app_logging):
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s:%(name)s:%(message)s")
+    _run_stdlib_user()
+    err = capfd.readouterr().err.splitlines()
+    assert err == ["WARNING:tests.somelib:u@StdlibUser: from a library"]
+    app_logging.setLevel(logging.DEBUG)
+    _run_stdlib_user()
+    err = capfd.readouterr().err.splitlines()
+    assert "DEBUG:cascata:u@StdlibUser: cascata debug" in err
+    assert "INFO:tests.somelib:u@StdlibUser: library info" in err
+
+
+def test_log_set_level_applies_to_worker_lines(capfd, app_logging):
+    log.setLevel(logging.WARNING)
+    _run_stdlib_user()
+    err = capfd.readouterr().err
+    assert "cascata info" not in err
+    assert "WARNING - u@StdlibUser: from a library" in err

@@ -18,7 +18,7 @@ import zmq
 
 from .._plan import Plan
 from ..errors import DeadlockError, TimeoutError, WorkerLostError, with_others
-from ..log import write_line
+from ..log import reemit
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
 from ..worker.collect import unpack
@@ -186,7 +186,7 @@ class Coordinator:
     def _handle(self, who: int, msg: control.Record) -> None:
         if isinstance(msg, control.Log):
             comp = tuple(msg.component) if msg.component else None
-            write_line(msg.level, comp, msg.message)
+            reemit(msg.logger, msg.levelno, msg.level, comp, msg.message, msg.created)
             self._observers.emit(LogLine(msg.level, comp, msg.message))
         elif isinstance(msg, control.StatsReply):
             self._live[who] = msg

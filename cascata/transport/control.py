@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 6
+PROTOCOL = 7
 
 
 @dataclass(frozen=True, order=True)
@@ -82,12 +82,17 @@ class Heartbeat(Record):
 
 @dataclass(frozen=True)
 class Log(Record):
-    """A log record from a component (``component`` is ``(name, class)``) or from the worker."""
+    """A log record made in the worker: by a component (``component`` is ``(name, class)``) or
+    not (None), through the logger named ``logger``, at ``created`` (seconds since the epoch);
+    ``message`` is its full text (with any traceback)."""
 
     KIND: ClassVar[str] = "log"
     level: str
     component: Any
     message: str
+    logger: str = "cascata"
+    levelno: int = 20
+    created: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ endpoints), connect, run the components, report DONE, then keep every socket ope
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pickle
 import socket
@@ -156,8 +157,13 @@ class Worker:
         else:  # a component logging from a thread of its own
             self._loop.call_soon_threadsafe(self.ctl.send, data)
 
-    def _forward_log(self, levelname: str, component: Any, message: str) -> None:
-        self.send_ctl(control.Log(level=levelname, component=component, message=message))
+    def _forward_log(self, record: logging.LogRecord, component: Any, text: str) -> None:
+        self.send_ctl(
+            control.Log(
+                level=record.levelname, component=component, message=text, logger=record.name,
+                levelno=record.levelno, created=record.created,
+            )
+        )
 
     def report_error(self, error: CascataError) -> None:
         if self._failed:
