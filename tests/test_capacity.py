@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import pickle
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from cascata import Graph, component, inport, outport, persist
 from cascata._run.compile import compile_plan
 from cascata.worker.ports import SLACK_BYTES, SMALL_ITEM_SLACK
-from tests.components import Count
+from tests.components import Count, Source, run_collect
 
 CAPACITIES = (1, 10, 100)
 # Items beyond the capacity each producer tries to send: far more than the bound allows.
@@ -174,3 +175,48 @@ def _settled(read, settle=0.3, timeout=10.0):
         elif time.monotonic() - since >= settle:
             return now
     raise AssertionError("the producer never settled")
+
+
+@component
+@inport("x")
+@inport("tag")
+@inport("slow_member", default=-1)
+@persist("sink", lambda lst: lst)
+async def Uneven(x, tag, slow_member, sink):
+    """Takes 2 ms an item, 20 ms for every 4th item, or for every item on ``slow_member``."""
+    slow = x % 4 == 3 if slow_member < 0 else tag == slow_member
+    await asyncio.sleep(0.02 if slow else 0.002)
+    sink.get().append((tag, slow))
+
+
+def _spread(workers, slow_member=-1):
+    """(items, slow items) per member of 100 items spread over Uneven * 4."""
+    g = Graph()
+    g.src = Source
+    g.ws = Uneven * 4
+    g.src.n < 100
+    g.ws.slow_member < slow_member
+    for i, member in enumerate(g.ws.members):
+        member.tag < i
+    g.src.out >> g.ws.x
+    got = run_collect(g, workers)
+    assert len(got) == 100
+    return Counter(tag for tag, _ in got), Counter(tag for tag, slow in got if slow)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_slow_group_member_receives_fewer_items(workers):
+    # strict round robin (as before pacing): 25 items each, whatever they cost
+    items, _ = _spread(workers, slow_member=0)
+    assert all(items[0] * 2 < items[m] for m in (1, 2, 3)), items
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_expensive_items_spread_over_the_group(workers):
+    # Strict round robin gives every 4th item, all the expensive ones, to one member. Spread by
+    # the members' progress, the expensive ones go to several, and whoever got more of them got
+    # fewer items: the work per member (in 2 ms units, an expensive item is 10) stays even.
+    items, slow = _spread(workers)
+    assert max(slow.values()) < 20, (items, slow)
+    work = [items[m] + 9 * slow[m] for m in range(4)]
+    assert max(work) < 1.5 * sum(work) / 4, (items, slow)

@@ -8,6 +8,7 @@ serializes items onto a link, bounded by credit.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from .._plan import EdgePlan
 from ..transport.codec import NOT_PACKABLE, NUMBER_BYTES, dumps, is_plain, packable_copy, packed_bytes
 from .inputs import RUN, WAIT_OUT, Activity, InputChannel
+from .pace import Pace
 
 # Extra items a remote publisher may have in flight beyond the window of an inport with no given
 # capacity while they are small (see RemoteEdge). It keeps links busy. Measured on W1 with 2
@@ -46,7 +48,7 @@ SENT = _completed()
 class LocalEdge:
     """An edge to a channel in this worker: items are handed over in memory, not serialized."""
 
-    __slots__ = ("edge_id", "target", "sent", "slack", "_limit")
+    __slots__ = ("edge_id", "target", "sent", "slack", "_limit", "pace")
 
     def __init__(self, edge_id: int, target: InputChannel, slack: int = 0) -> None:
         self.edge_id = edge_id
@@ -56,9 +58,19 @@ class LocalEdge:
         # fewer task switches between producer and consumer, little memory.
         self.slack = slack
         self._limit = target.capacity + slack
+        self.pace: Pace | None = None  # set when the edge distributes over a group
 
     def room(self) -> int:
         return self._limit - len(self.target._buffer)
+
+    def most(self) -> int:
+        return self.target.capacity + self.slack
+
+    def backlog(self) -> int:
+        return len(self.target._buffer)
+
+    def taken(self) -> int:
+        return self.target.received - len(self.target._buffer)
 
     @property
     def full_name(self) -> str:
@@ -127,6 +139,10 @@ class OutputPort:
         self._sent = 0
         self._only = routes[0][0] if len(routes) == 1 and len(routes[0]) == 1 else None
         self._spread = routes[0] if len(routes) == 1 and len(routes[0]) > 1 else None
+        for route in routes:
+            if len(route) > 1:
+                for writer in route:
+                    writer.pace = Pace(writer.most())
 
     def bind_inline(self) -> None:
         """Call once inline edges are connected: a port with one edge, inline or remote, sends
@@ -176,13 +192,15 @@ class OutputPort:
             await writer.send(item, self._activity)
 
     def _next_with_room(self, route: list[Any]) -> Any:
-        """The next member in turn that has room, or None. Members that work faster free room
-        sooner and so receive more items; a stalled member holds up nobody."""
+        """The next member in turn that has room, within its pace (see worker.pace), or
+        None. Members that work faster free room sooner and so receive more items; a stalled
+        member holds up nobody."""
         n = len(route)
+        now = time.monotonic()
         for _ in range(n):
             self._turn = (self._turn + 1) % n
             writer = route[self._turn]
-            if writer.room() > 0:
+            if _paced_room(writer, now):
                 return writer
         return None
 
@@ -203,15 +221,20 @@ class OutputPort:
                 writer.close()
 
 
+def _paced_room(writer: Any, now: float) -> bool:
+    return writer.room() > 0 and writer.pace.allows(writer.backlog(), writer.taken(), now)
+
+
 class _AnyMember:
-    """What a sender into a full group waits on: room at any member."""
+    """What a sender into a full group waits on: room at any member, within its pace."""
 
     def __init__(self, route: list[Any]) -> None:
         self.route = route
         self.full_name = " or ".join(w.full_name for w in route)
 
     def room(self) -> int:
-        return max(w.room() for w in route) if (route := self.route) else 0
+        now = time.monotonic()
+        return int(any(_paced_room(w, now) for w in self.route))
 
 
 class PersistentValue:
@@ -252,7 +275,7 @@ class RemoteEdge:
     __slots__ = (
         "edge_id", "link", "window", "slack", "outstanding", "seq", "full_name", "_waiter",
         "_listeners", "_where", "_max_bytes", "inflight_bytes", "_sizes", "_credited", "_waiting",
-        "limit",
+        "limit", "pace",
     )
 
     def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
@@ -280,6 +303,16 @@ class RemoteEdge:
         self._set_limit()
         if not self.slack:  # exact: overlap with the consumer, half a window at a time
             link.set_batch_limit(self.edge_id, self.window // 2)
+        self.pace: Pace | None = None  # set when the edge distributes over a group
+
+    def most(self) -> int:
+        return self.window + self.slack
+
+    def backlog(self) -> int:
+        return self.outstanding
+
+    def taken(self) -> int:
+        return self._credited
 
     def _set_limit(self) -> None:
         numbers_fit = (SLACK_BYTES - self.inflight_bytes) // NUMBER_BYTES + len(self._sizes)
