@@ -208,7 +208,8 @@ def _spread(workers, slow_member=-1):
 def test_a_slow_group_member_receives_fewer_items(workers):
     # strict round robin (as before pacing): 25 items each, whatever they cost
     items, _ = _spread(workers, slow_member=0)
-    assert all(items[0] * 2 < items[m] for m in (1, 2, 3)), items
+    others = [items[m] for m in (1, 2, 3)]
+    assert items[0] < min(others) and items[0] * 2 < sum(others) / 3, items
 
 
 @pytest.mark.parametrize("workers", [1, 2])
