@@ -8,7 +8,7 @@ survives pickling, because errors cross process boundaries::
     │   ├── DeadlockError          static or run-time deadlock, lists every issue
     │   └── PortTypeError          (also a TypeError) an output type the input does not accept
     ├── ComponentError             user code raised; names component, worker/host, traceback
-    ├── WorkerLostError            a worker process died or froze
+    ├── WorkerLostError            a worker process died, froze, or could not finish
     ├── HostLostError              a remote host or daemon stopped answering
     ├── AddressError               (also a ValueError) an address that cannot be bound or reached
     ├── ProtocolError              a malformed frame, or items lost on a connection
@@ -129,7 +129,10 @@ class ComponentError(CascataError):
 
 
 class WorkerLostError(CascataError):
-    """A worker process exited or stopped answering before the run finished."""
+    """A worker process exited, froze or could not finish before the run finished.
+
+    ``hint`` says what to look at for this cause (the coordinator picks it: OOM-killer advice
+    for SIGKILL, another for a stopped or frozen process, another for an exit code)."""
 
     def __init__(
         self,
@@ -137,17 +140,16 @@ class WorkerLostError(CascataError):
         pid: int | None,
         cause: str,
         components: list[str] | tuple[str, ...] = (),
+        hint: str | None = None,
         message: str | None = None,
     ) -> None:
         self.worker = worker
         self.pid = pid
         self.cause = cause
         self.components = list(components)
+        self.hint = hint or "The run was stopped."
         hosted = ", ".join(self.components) or "no components"
-        text = message or (
-            f"worker {worker} was lost: {cause}; it hosted {hosted}. "
-            "The run was stopped; check the system log for the OOM killer or a crash in native code."
-        )
+        text = message or f"worker {worker} was lost: {cause}; it hosted {hosted}. {self.hint}"
         super().__init__(text)
 
     def _fields(self) -> dict[str, Any]:
@@ -156,6 +158,7 @@ class WorkerLostError(CascataError):
             "pid": self.pid,
             "cause": self.cause,
             "components": self.components,
+            "hint": self.hint,
             "message": str(self),
         }
 

@@ -34,6 +34,10 @@ PROBE_INTERVAL = 0.05
 TIMEOUT_GRACE = 0.25
 # Milliseconds the supervisor waits on the control socket per turn (bounds reaction time).
 POLL_MS = 20
+FINISH_HINT = (
+    "Its components had ended, but the process did not exit within the stop grace: a thread "
+    "or child process a component started that does not end holds it."
+)
 
 
 class Coordinator:
@@ -242,7 +246,7 @@ class Coordinator:
             if not handle.running or handle.poll() is None:
                 continue
             if self.error is None:
-                self.error = self._lost(i, handle.describe_exit())
+                self.error = self._lost(i, handle.describe_exit(), handle.exit_hint())
             raise _Failure(self.error)
 
     def _check_heartbeats(self) -> None:
@@ -323,14 +327,16 @@ class Coordinator:
     def _check_clean_exit(self) -> None:
         for i, handle in self.handles.items():
             if handle.status:  # ended, and not with exit code 0
-                self.error = self._lost(i, f"{handle.describe_exit()} while finishing")
+                self.error = self._lost(
+                    i, f"{handle.describe_exit()} while finishing", FINISH_HINT
+                )
                 return
 
-    def _lost(self, index: int, cause: str) -> WorkerLostError:
+    def _lost(self, index: int, cause: str, hint: str | None = None) -> WorkerLostError:
         handle = self.handles.get(index)
         name = handle.name if handle else f"worker-{index}"
         pid = handle.pid if handle else None
-        return WorkerLostError(name, pid, cause, self.plan.placement.get(index, ()))
+        return WorkerLostError(name, pid, cause, self.plan.placement.get(index, ()), hint=hint)
 
     # -- join -----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ SIGKILL).
 from __future__ import annotations
 
 import os
+import signal
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
@@ -41,6 +42,10 @@ class WorkerHandle(ABC):
         """Why the process ended, in words (a signal, or an exit code)."""
         return pool.describe_status(self.status) if self.status is not None else "still running"
 
+    def exit_hint(self) -> str | None:
+        """What to look at for the way it ended (WorkerLostError.hint)."""
+        return pool.status_hint(self.status) if self.status is not None else None
+
     @abstractmethod
     def start(self) -> None:
         """Start the process; it connects to the control endpoint it was given and says READY."""
@@ -70,7 +75,12 @@ class LocalWorkerHandle(WorkerHandle):
 def stop_all(handles: Iterable[WorkerHandle], grace: float, term_grace: float) -> None:
     """After FINISH or ABORT was sent: wait ``grace`` for every worker to exit, then SIGTERM and
     SIGKILL the rest; each handle's ``status`` is set as it ends."""
+    handles = list(handles)
     local = {h.pid: h for h in handles if isinstance(h, LocalWorkerHandle) and h.running}
     gone = pool.stop_ladder(list(local), grace, term_grace)
     for pid, status in gone.items():
         local[pid].status = status
+    for h in handles:
+        if isinstance(h, LocalWorkerHandle) and h.pid is not None and h.pid not in gone:
+            # ended earlier (e.g. SIGKILLed): what its components started may still run
+            pool.signal_group(h.pid, signal.SIGKILL)

@@ -15,48 +15,35 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import ending
+
 # Seconds between checks while waiting for children to exit.
 _REAP_POLL = 0.002
 
 
 def fork_worker(target: Callable[..., Any], *args: Any) -> int:
-    """Start ``target(*args)`` in a forked child; return its pid. The child never returns."""
+    """Start ``target(*args)`` in a forked child that leads its own process group; return its
+    pid. The child never returns: it ends through :func:`ending.end_process`."""
     sys.stdout.flush()
     sys.stderr.flush()  # else the child would print the parent's buffered text a second time
     pid = os.fork()
     if pid:
+        try:
+            # Both sides set the group, so a stop signal sent right after fork reaches it.
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child did it first, or is already gone
         return pid
     code = 1
     try:
-        # Ctrl-C goes to the whole process group; the coordinator alone decides how to stop.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # An asyncio loop of the caller (a server, a notebook kernel) may have set a wakeup fd:
-        # the child shares that socket, so its signals (SIGTERM at the end of a run) would
-        # reach the caller's signal handlers.
-        signal.set_wakeup_fd(-1)
-        _run_after_fork_hooks()
+        ending.start_process()
         target(*args)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         traceback.print_exc()
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-def _run_after_fork_hooks() -> None:
-    """Let multiprocessing(-style) objects inherited from the caller, such as Manager proxies,
-    reset their connections as they would in a child those libraries started themselves."""
-    for name in ("multiprocessing.util", "multiprocess.util"):
-        module = sys.modules.get(name)
-        hook = getattr(module, "_run_after_forkers", None)
-        if hook is not None:
-            hook()
+    ending.end_process(code)
 
 
 def exit_status(pid: int) -> int | None:
@@ -81,6 +68,34 @@ def describe_status(status: int) -> str:
     return f"exited with code {code}"
 
 
+# What to look at, by how a worker ended (WorkerLostError.hint).
+_OOM_HINT = (
+    "The run was stopped. SIGKILL is most often the kernel's OOM killer: check the system log "
+    "(dmesg) and the memory a worker needs."
+)
+_CRASH_HINT = (
+    "The run was stopped. A crash in native code (an extension module) ends a process this way; "
+    "run the component alone with faulthandler enabled to find it."
+)
+_SIGNAL_HINT = "The run was stopped. Another program (or a user) sent the worker this signal."
+_EXIT_HINT = (
+    "The run was stopped. A component or a library it calls ended the process directly "
+    "(os._exit or a fatal error); exceptions and sys.exit() in a component are reported as "
+    "ComponentError instead."
+)
+_CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL}
+
+
+def status_hint(status: int) -> str:
+    """The WorkerLostError hint that fits a wait status."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL:
+            return _OOM_HINT
+        return _CRASH_HINT if sig in _CRASH_SIGNALS else _SIGNAL_HINT
+    return _EXIT_HINT
+
+
 def wait_all(pids: Iterable[int], timeout: float) -> dict[int, int]:
     """Reap the given children for up to ``timeout`` seconds; return pid -> status of those gone."""
     pending = set(pids)
@@ -99,7 +114,8 @@ def wait_all(pids: Iterable[int], timeout: float) -> dict[int, int]:
 
 
 def stop_ladder(pids: Iterable[int], grace: float, term_grace: float) -> dict[int, int]:
-    """After a STOP was sent: wait ``grace``, SIGTERM the rest, wait ``term_grace``, SIGKILL."""
+    """After a STOP was sent: wait ``grace``, SIGTERM the rest, wait ``term_grace``, SIGKILL;
+    each signal goes to the worker's whole process group, and every group is swept at the end."""
     pending = set(pids)
     gone = wait_all(pending, grace)
     pending -= gone.keys()
@@ -107,11 +123,19 @@ def stop_ladder(pids: Iterable[int], grace: float, term_grace: float) -> dict[in
         if not pending:
             break
         for pid in pending:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+            signal_group(pid, sig)
         more = wait_all(pending, wait)
         gone.update(more)
         pending -= more.keys()
+    for pid in gone:
+        signal_group(pid, signal.SIGKILL)  # what its components started and left behind
     return gone
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """Send ``sig`` to the process group a worker leads: the worker and what its components
+    started. Safe after the worker was reaped: a group id is not reused while it has members."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -257,6 +257,19 @@ class PersistentValue:
         self.value = value
         self._made = True
 
+    def exit(self) -> None:
+        """Exit the value if it is a context manager (an open file, a database connection),
+        as a ``with`` block would when the component ends. A value the caller passed in as a
+        factory argument is the caller's, and left alone."""
+        value = self.value
+        if not self._made or not hasattr(type(value), "__exit__"):
+            return
+        if any(value is arg for arg in (*self._args, *self._kwargs.values())):
+            return
+        self._made = False
+        self.value = None
+        type(value).__exit__(value, None, None, None)
+
     def __repr__(self) -> str:
         return f"<PersistentValue {self.value!r}>" if self._made else "<PersistentValue (unset)>"
 

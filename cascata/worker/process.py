@@ -20,17 +20,28 @@ import zmq
 import zmq.asyncio
 
 from .._plan import ComponentPlan, Plan
-from ..errors import CascataError, ComponentError, ProtocolError
+from ..errors import CascataError, ComponentError, ProtocolError, WorkerLostError
 from ..log import use_forwarding
 from ..transport import control, sockets
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
 from .collect import CollectEdge, Collector
+from .ending import abandon_process, complete_work
 from .inputs import DONE, WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import ComponentRuntime
 
 HOST = socket.gethostname()
+# Seconds a multiprocessing queue's feeder may hand over nothing before the worker reports that
+# nobody reads the queue (instead of waiting forever, as a plain interpreter would).
+FEEDER_STALL_LIMIT = 5.0
+UNREAD_QUEUE_HINT = (
+    "Read a multiprocessing queue while the run goes (in a thread, or between g.start() and "
+    "g.join()), as with multiprocessing.Process: a queue holds little until it is read. "
+    "For results, g.collect(port) or a Manager().list() need no reader."
+)
+# Exit status of a worker that ended because the process that started it is gone.
+CALLER_GONE_EXIT = 4
 # Most plain values a publisher may buffer beyond capacity at a consumer in the same worker: it
 # saves task switches (W2 with 2 workers: 32 gave 25-39k items/s, 96 gave 40-42k).
 LOCAL_SLACK = 96
@@ -300,6 +311,8 @@ class Worker:
         every = asyncio.gather(*comps)
         await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
         if every.done() and not self._failed:
+            self._complete_work()
+        if every.done() and not self._failed:
             for link in self.links.values():
                 link.flush()
             self.collector.flush()  # before Done, on the same socket: the caller has every item
@@ -313,6 +326,20 @@ class Worker:
         if isinstance(outcome, control.Finish):
             for link in self.links.values():
                 link.flush()
+
+    def _complete_work(self) -> None:
+        """Before DONE: what the components started completes (threads, queue feeders, files;
+        see ending.complete_work). It blocks the loop on purpose: probes stay unanswered, so
+        the coordinator cannot judge the graph quiescent while items are still being handed
+        over; heartbeats go on from their thread."""
+        stuck = complete_work(FEEDER_STALL_LIMIT)
+        if stuck is not None:
+            self.report_error(
+                WorkerLostError(
+                    self.name, os.getpid(), f"could not finish: {stuck}",
+                    [rt.plan.label for rt in self.runtimes], hint=UNREAD_QUEUE_HINT,
+                )
+            )
 
     async def _wait_stop(self) -> None:
         while True:
@@ -376,7 +403,7 @@ def _heartbeat(
                 # directory; the first worker to notice removes it, then all exit.
                 if endpoint.startswith("ipc://"):
                     remove_run_dir(os.path.dirname(endpoint[len("ipc://") :]))
-                os._exit(4)
+                abandon_process(CALLER_GONE_EXIT)
             sock.send(beat, flags=zmq.NOBLOCK)
     except zmq.ZMQError:
         pass

@@ -179,7 +179,20 @@ class ComponentRuntime:
             port._activity = activity
 
     def finish(self) -> None:
-        """Close outputs (end of stream downstream) and drain inputs nobody will read any more."""
+        """Exit persists that are context managers, close outputs (end of stream downstream)
+        and drain inputs nobody will read any more.
+
+        Persists go first, so a consumer downstream sees the end of stream only once a file
+        this component wrote is complete. An inline consumer ends inside its publisher's
+        ``close``: its error is reported as its own, not the publisher's."""
+        try:
+            for name, *_ in self.plan.persists:
+                self.values[name].exit()
+        except Exception as exc:
+            if not self.inline:
+                raise
+            self.on_error(self, exc)
+            raise InlineAbort() from None
         for port in self.outputs.values():
             port.close()
         for channel in self.channels.values():
