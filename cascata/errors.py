@@ -111,8 +111,9 @@ class ComponentError(CascataError):
         self.exc_type = exc_type
         self.exc_message = exc_message
         self.traceback = traceback
+        what = f"{exc_type}: {exc_message}" if exc_message else exc_type
         text = message or (
-            f"component {component} raised {exc_type}: {exc_message} (in {worker})\n"
+            f"component {component} raised {what} (in {worker})\n"
             f"--- original traceback ---\n{traceback.rstrip()}"
         )
         super().__init__(text)

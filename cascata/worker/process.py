@@ -29,7 +29,7 @@ from .collect import CollectEdge, Collector
 from .ending import abandon_process, complete_work
 from .inputs import DONE, WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
-from .runner import ComponentRuntime
+from .runner import USER_ERRORS, ComponentRuntime, UserExit
 
 HOST = socket.gethostname()
 # Seconds a multiprocessing queue's feeder may hand over nothing before the worker reports that
@@ -272,10 +272,12 @@ class Worker:
             await rt.run()
         except InlineAbort:
             pass  # an inline consumer failed and reported it
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._component_failed(rt, exc)
 
     def _component_failed(self, rt: ComponentRuntime, exc: BaseException) -> None:
+        if isinstance(exc, UserExit):
+            exc = exc.original
         if isinstance(exc, CascataError):
             self.report_error(exc)
             return

@@ -22,6 +22,27 @@ FAIR_SLICE = 0.0005
 INLINE_YIELD_EVERY = 128
 
 
+class UserExit(Exception):
+    """Carries a ``SystemExit`` or ``KeyboardInterrupt`` that a component raised out of its
+    task as an ordinary exception: asyncio lets those two escape the event loop, which would
+    end the worker instead of reporting the component's error."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+# What a component raising counts as its own error (not CancelledError: that aborts a run).
+USER_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
+
+
+async def _guarded(step: Awaitable[None]) -> None:
+    try:
+        await step
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise UserExit(exc) from None
+
+
 class PortReader:
     """The values a port yields to the firing rules: single items, or batches when configured."""
 
@@ -87,14 +108,16 @@ class ComponentRuntime:
         token = current_component.set((self.plan.name, self.plan.class_name))
         try:
             if is_source(self.plan.groups):
-                await self._fire()
+                await _guarded(self._fire())
                 self.finish()
                 return
             listeners = [
                 asyncio.ensure_future(self._group(g)) for g in self.plan.groups if not g.fires
             ]
             try:
-                await asyncio.gather(*(self._group(g) for g in self.plan.groups if g.fires))
+                await asyncio.gather(
+                    *(_guarded(self._group(g)) for g in self.plan.groups if g.fires)
+                )
             except BaseException:
                 for task in listeners:
                     task.cancel()
@@ -124,7 +147,7 @@ class ComponentRuntime:
                 await call(item)
             except InlineAbort:
                 raise
-            except Exception as exc:
+            except USER_ERRORS as exc:
                 on_error(runtime, exc)
                 raise InlineAbort() from None
             if not n & every:
@@ -188,7 +211,7 @@ class ComponentRuntime:
         try:
             for name, *_ in self.plan.persists:
                 self.values[name].exit()
-        except Exception as exc:
+        except USER_ERRORS as exc:
             if not self.inline:
                 raise
             self.on_error(self, exc)
