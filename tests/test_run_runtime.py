@@ -161,7 +161,7 @@ def test_frozen_worker_raises_worker_lost_within_seconds():
     g.src.out >> g.stop.x
     g.stop.out >> g.sink.x
     t0 = time.monotonic()
-    with pytest.raises(WorkerLostError, match=r"stopped answering .* stop@Stop"):
+    with pytest.raises(WorkerLostError, match=r"stopped \(process state T.* stop@Stop"):
         g.run(3)
     assert time.monotonic() - t0 < 15
 

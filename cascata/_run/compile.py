@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import uuid
 from typing import Any
 
-from .._plan import ComponentPlan, EdgePlan, FiringGroup, InPortPlan, OutPortPlan, Plan, Settings
+from .._plan import (
+    LIVENESS_LIMIT,
+    ComponentPlan,
+    EdgePlan,
+    FiringGroup,
+    InPortPlan,
+    OutPortPlan,
+    Plan,
+    Settings,
+)
 from ..errors import GraphError
 from ..port import NOT_SET
 from ..transport.codec import DEFAULT_MAX_ITEM_BYTES
@@ -15,7 +25,7 @@ from ..worker.firing import resolve_groups
 from ..worker.ports import SMALL_ITEM_SLACK
 from .placement import assign
 
-_OPTIONS = {"max_item_bytes"}
+_OPTIONS = {"max_item_bytes", "liveness_timeout"}
 # Plain items beyond the credit window a publisher may send to one member of a group: enough to
 # keep a remote member busy over a credit round trip, few enough that no member hoards work.
 DISTRIBUTING_SLACK = 96
@@ -39,7 +49,10 @@ def compile_plan(
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TypeError(f"run() got unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
-    settings = Settings(max_item_bytes=_max_item_bytes(options.get("max_item_bytes")))
+    settings = Settings(
+        max_item_bytes=_max_item_bytes(options.get("max_item_bytes")),
+        liveness_limit=_liveness_timeout(options.get("liveness_timeout")),
+    )
     comps = list(graph._nodes.values())
     if not comps:
         raise GraphError("the graph has no components; add some with g.name = Component")
@@ -192,3 +205,14 @@ def _max_item_bytes(value: Any) -> int:
     if limit < 1:
         raise ValueError(f"max_item_bytes must be positive, got {limit}")
     return limit
+
+
+def _liveness_timeout(value: Any) -> float:
+    """Seconds a worker may neither answer nor use CPU before it counts as frozen."""
+    if value is None:
+        return LIVENESS_LIMIT
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"liveness_timeout must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"liveness_timeout must be a positive, finite number of seconds, got {value!r}")
+    return float(value)

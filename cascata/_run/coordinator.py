@@ -23,6 +23,7 @@ from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
 from ..worker.collect import unpack
 from ..worker.inputs import WAIT_OUT
+from ..worker.liveness import Liveness
 from .events import STATS_INTERVAL, Failed, Finished, LogLine, Observers, Started, Stats
 from .launch import LocalWorkerHandle, WorkerHandle, stop_all
 from .report import RunReport
@@ -34,6 +35,16 @@ PROBE_INTERVAL = 0.05
 TIMEOUT_GRACE = 0.25
 # Milliseconds the supervisor waits on the control socket per turn (bounds reaction time).
 POLL_MS = 20
+STOPPED_HINT = (
+    "The run was stopped. Something stopped the worker process (SIGSTOP, or a debugger attached "
+    "to it) for longer than the liveness limit: continue it sooner, or give it more time with "
+    "g.run(liveness_timeout=...)."
+)
+FROZEN_HINT = (
+    "The run was stopped. A worker that neither answers nor uses CPU is stuck, e.g. in native "
+    "code waiting on a lock or a device while holding the GIL; if such waits are expected, "
+    "raise g.run(liveness_timeout=...)."
+)
 FINISH_HINT = (
     "Its components had ended, but the process did not exit within the stop grace: a thread "
     "or child process a component started that does not end holds it."
@@ -91,7 +102,10 @@ class Coordinator:
             self.ctx = zmq.Context()
             self.router = sockets.open_control_router(self.ctx)
             sockets.bind(self.router, ctl)
-            self._last_seen = dict.fromkeys(range(self.n), time.monotonic())
+            now = time.monotonic()
+            limit = self.plan.settings.liveness_limit
+            self._liveness = {i: Liveness(limit, now) for i in range(self.n)}
+            self._next_sample = now
             endpoints = self._wait_ready()
             self._send_all(control.Go(peers=endpoints))
             labels = tuple(c.label for c in self.plan.components)
@@ -184,7 +198,7 @@ class Coordinator:
             except zmq.Again:
                 return out
             who = control.WorkerId.parse(ident).index
-            self._last_seen[who] = time.monotonic()
+            self._liveness[who].answered(time.monotonic())
             out.append((who, control.decode(frame)))
 
     def _handle(self, who: int, msg: control.Record) -> None:
@@ -250,12 +264,19 @@ class Coordinator:
             raise _Failure(self.error)
 
     def _check_heartbeats(self) -> None:
+        """A worker is lost when it neither answered nor used CPU for the liveness limit (a long
+        C call holding the GIL silences the heartbeat thread but not the CPU: busy, not frozen)."""
         now = time.monotonic()
-        limit = self.plan.settings.liveness_limit
-        for i, seen in self._last_seen.items():
-            if now - seen > limit:
+        sample = now >= self._next_sample
+        if sample:
+            self._next_sample = now + self.plan.settings.heartbeat_interval
+        for i, watch in self._liveness.items():
+            if sample:
+                watch.sampled(now, self.handles[i].sample())
+            cause = watch.verdict(now)
+            if cause is not None:
                 raise _Failure(
-                    self._lost(i, f"stopped answering for {now - seen:.1f} s (frozen or stopped)")
+                    self._lost(i, cause, STOPPED_HINT if watch.stopped else FROZEN_HINT)
                 )
 
     # -- quiescence -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from .._plan import Plan
 from ..worker import pool
+from ..worker.liveness import ProcessSample
 from ..worker.process import worker_main
 
 
@@ -54,6 +55,11 @@ class WorkerHandle(ABC):
     def poll(self) -> int | None:
         """The wait status once the process ended (None while it runs); never blocks."""
 
+    def sample(self) -> ProcessSample | None:
+        """CPU time and state of the process, for the liveness rule (worker.liveness); None
+        where it cannot be read from here (then only answers count)."""
+        return None
+
 
 class LocalWorkerHandle(WorkerHandle):
     """A worker forked from the caller's process (before the coordinator opens any socket)."""
@@ -64,6 +70,9 @@ class LocalWorkerHandle(WorkerHandle):
 
     def start(self) -> None:
         self.pid = pool.fork_worker(worker_main, *self._args, os.getpid())
+
+    def sample(self) -> ProcessSample | None:
+        return pool.sample_process(self.pid) if self.running and self.pid else None
 
     def poll(self) -> int | None:
         if self.running:

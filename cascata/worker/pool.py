@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import ending
+from .liveness import ProcessSample
 
 # Seconds between checks while waiting for children to exit.
 _REAP_POLL = 0.002
@@ -94,6 +95,19 @@ def status_hint(status: int) -> str:
             return _OOM_HINT
         return _CRASH_HINT if sig in _CRASH_SIGNALS else _SIGNAL_HINT
     return _EXIT_HINT
+
+
+def sample_process(pid: int) -> ProcessSample | None:
+    """CPU time and state of process ``pid`` from /proc (None where there is no /proc, or
+    once the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # after the command name (which may hold spaces and parentheses): fields 3, 4, ...
+            fields = f.read().rsplit(b")", 1)[1].split()
+        # state is field 3, utime and stime fields 14 and 15 (proc(5))
+        return ProcessSample(int(fields[11]) + int(fields[12]), fields[0].decode())
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def wait_all(pids: Iterable[int], timeout: float) -> dict[int, int]:

@@ -32,9 +32,6 @@ from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import USER_ERRORS, ComponentRuntime, UserExit
 
 HOST = socket.gethostname()
-# Seconds a multiprocessing queue's feeder may hand over nothing before the worker reports that
-# nobody reads the queue (instead of waiting forever, as a plain interpreter would).
-FEEDER_STALL_LIMIT = 5.0
 UNREAD_QUEUE_HINT = (
     "Read a multiprocessing queue while the run goes (in a thread, or between g.start() and "
     "g.join()), as with multiprocessing.Process: a queue holds little until it is read. "
@@ -334,7 +331,9 @@ class Worker:
         see ending.complete_work). It blocks the loop on purpose: probes stay unanswered, so
         the coordinator cannot judge the graph quiescent while items are still being handed
         over; heartbeats go on from their thread."""
-        stuck = complete_work(FEEDER_STALL_LIMIT)
+        # A queue's feeder handing nothing over for the liveness limit: nobody reads the queue
+        # (a plain interpreter would wait forever).
+        stuck = complete_work(self.plan.settings.liveness_limit)
         if stuck is not None:
             self.report_error(
                 WorkerLostError(
