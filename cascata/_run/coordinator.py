@@ -17,7 +17,7 @@ from typing import Any
 import zmq
 
 from .._plan import Plan
-from ..errors import DeadlockError, TimeoutError, WorkerLostError, with_others
+from ..errors import DeadlockError, ProtocolError, TimeoutError, WorkerLostError, with_others
 from ..log import reemit
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
@@ -187,6 +187,12 @@ class Coordinator:
                 next_stats = time.monotonic() + STATS_INTERVAL
                 self._send_all(control.StatsRequest())
                 self._observers.emit(Stats(self._live_report()))
+        self._check_edge_totals()
+
+    def _check_edge_totals(self) -> None:
+        error = lost_at_end(self.plan, list(self._stats.values()))
+        if error is not None:
+            raise _Failure(error)
 
     def _receive(self, timeout_ms: int) -> list[tuple[int, control.Record]]:
         out = []
@@ -413,3 +419,21 @@ def _describe_waits(waits: list[list[str]]) -> list[str]:
             lines.append(f"Runtime deadlock: {label} waits for input on '{target}'")
     return lines
 
+
+def lost_at_end(plan: Plan, dones: list[control.Done]) -> ProtocolError | None:
+    """Items lost on an edge, judged when every worker is done: each end of stream a consumer
+    accepted must count what its publisher sent. A stray or forged end of stream ends a stream
+    early, and the items after it may not have reached the consumer (and been refused there)
+    before the run finishes; without this check such a run would return success."""
+    sent: dict[int, int] = {}
+    for done in dones:
+        sent.update(done.sent)
+    labels = {e.edge_id: e.label for e in plan.edges}
+    for done in dones:
+        for edge, total in done.ended.items():
+            if edge in sent and sent[edge] != total:
+                return ProtocolError(
+                    f"items lost on connection {labels.get(edge, edge)}: the publisher sent "
+                    f"{sent[edge]} items, the end of stream its consumer received said {total}"
+                )
+    return None

@@ -189,7 +189,8 @@ class Dispatcher:
         self._inbound = inbound
         self._outbound = outbound
         self._expected = dict.fromkeys(inbound, 0)
-        self._ended: set[int] = set()
+        # Edge -> the item count its end of stream announced (and the sequence check confirmed).
+        self.ended: dict[int, int] = {}
         self._tracker = tracker
         self._max_item_bytes = max_item_bytes
 
@@ -207,7 +208,7 @@ class Dispatcher:
             raise ProtocolError(f"malformed frame: data for unknown edge {msg.edge}")
         channel, label = self._inbound[msg.edge]
         expected = self._expected[msg.edge]
-        if msg.edge in self._ended:
+        if msg.edge in self.ended:
             # A publisher ends once: anything after its end of stream is a stray or forged
             # message, and must not be taken for items of a stream that already ended.
             what = "a second end of stream" if isinstance(msg, wire.EosMsg) else "items"
@@ -220,7 +221,7 @@ class Dispatcher:
                     f"items lost on connection {label}: the publisher sent {msg.total} items, "
                     f"{expected} arrived"
                 )
-            self._ended.add(msg.edge)
+            self.ended[msg.edge] = msg.total
             channel.publisher_done(msg.edge)
             return
         if msg.seq != expected:
@@ -244,6 +245,10 @@ class Dispatcher:
             ) from exc
         self._expected[msg.edge] = expected + len(items)
         channel.deliver(msg.edge, items)
+
+    def sent(self) -> dict[int, int]:
+        """Items this worker's publishers sent per outbound edge so far."""
+        return {edge: publisher.seq for edge, publisher in self._outbound.items()}
 
     def _check_sizes(self, msg: wire.DataMsg, label: str) -> None:
         """Refuse, unread, an item over the size limit: a sender checks it before sending, so

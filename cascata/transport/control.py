@@ -111,6 +111,10 @@ class Done(Record):
     stats: dict[str, Any]
     host: str = ""
     pid: int = 0
+    # Per edge between workers: items this worker sent on it, and the totals announced by the
+    # ends of stream it received (the coordinator compares the two sides).
+    sent: dict[int, int] = field(default_factory=dict)
+    ended: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

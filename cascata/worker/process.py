@@ -93,7 +93,10 @@ class Worker:
             activity = Activity(comp.label, self.tracker)
             self.runtimes.append(self._runtime(comp, channels, writers, activity))
         self._link_inline(writers)
-        return Dispatcher(inbound, outbound, self.tracker, self.plan.settings.max_item_bytes)
+        self._dispatcher = Dispatcher(
+            inbound, outbound, self.tracker, self.plan.settings.max_item_bytes
+        )
+        return self._dispatcher
 
     def _edges(
         self, channels: dict[tuple[str, str], InputChannel]
@@ -315,7 +318,14 @@ class Worker:
             for link in self.links.values():
                 link.flush()
             self.collector.flush()  # before Done, on the same socket: the caller has every item
-            self.send_ctl(control.Done(stats=self._stats(), host=HOST, pid=os.getpid()))
+            done = control.Done(
+                stats=self._stats(),
+                host=HOST,
+                pid=os.getpid(),
+                sent=self._dispatcher.sent(),
+                ended=dict(self._dispatcher.ended),
+            )
+            self.send_ctl(done)
         outcome = await self._finish
         for t in comps + tasks:
             t.cancel()
