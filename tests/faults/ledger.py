@@ -132,7 +132,7 @@ def read_flag(flag_dir: str, name: str) -> int | None:
     """The pid that wrote flag ``name``, or None while it is not there."""
     try:
         return int(Path(flag_dir, name).read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):  # not there yet, or a script still writing it
         return None
 
 

@@ -48,6 +48,8 @@ def test_malformed_message_to_a_data_port_is_refused_unread(kind, ledger, flags,
             _go(flags)
             with deadline(f"11: malformed message ({kind}) to a data port") as t:
                 t.started -= SETTLE  # the message went out before the pause
+                # It reached the worker before the stream started (the handshake was done
+                # before it was sent): refused, and the run fails, never a wrong ledger.
                 with pytest.raises(ProtocolError) as info:
                     g.join()
         finally:
@@ -85,3 +87,26 @@ def test_plain_socket_writing_garbage_to_a_data_port_never_damages_the_ledger(
             assert "malformed" in str(exc)
         else:
             check(ledger, {"p": N})
+
+
+def test_an_end_of_stream_that_undercounts_what_was_sent_is_items_lost_when_the_run_ends():
+    from cascata._run.compile import compile_plan
+    from cascata._run.coordinator import lost_at_end
+    from cascata.transport.control import Done
+
+    plan = compile_plan(chain("/nowhere", 10), 3)
+    edge = inbound_edge_of(plan, "sink")
+    publisher = Done(stats={}, sent={edge.edge_id: 10})
+    honest = Done(stats={}, ended={edge.edge_id: 10})
+    forged = Done(stats={}, ended={edge.edge_id: 0})
+    assert lost_at_end(plan, [publisher, honest]) is None
+    error = lost_at_end(plan, [publisher, forged])
+    assert isinstance(error, ProtocolError)
+    assert str(error) == (
+        "items lost on connection 'mid.out' -> 'sink.x': the publisher sent 10 items, the end "
+        "of stream its consumer received said 0"
+    )
+
+
+def inbound_edge_of(plan, component):
+    return next(e for e in plan.edges if e.dst_component == component)

@@ -158,11 +158,20 @@ MALFORMED_KINDS = (
 class RawPeer:
     """A real ZeroMQ PUSH socket connected to a worker's data port, sending what we choose."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, timeout: float = 5.0) -> None:
+        """Connect, and return once the ZeroMQ handshake with the worker is done, so what is
+        sent next goes straight to it."""
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.LINGER, 2000)
-        self.sock.connect(endpoint)
+        monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        try:
+            self.sock.connect(endpoint)
+            if not monitor.poll(int(timeout * 1000)):
+                raise AssertionError(f"no handshake with {endpoint} within {timeout} s")
+        finally:
+            self.sock.disable_monitor()
+            monitor.close(linger=0)
 
     def send(self, frames: Sequence[bytes]) -> None:
         self.sock.send_multipart(list(frames))
