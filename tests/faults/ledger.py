@@ -97,7 +97,7 @@ class Fault:
     ``how`` is "flag" (only the flag), "raise" (ValueError), "unpicklable-args", "lock" or
     "bad-str" (see the exception classes above). ``pause``: seconds to block the whole worker
     (``time.sleep``) before raising, so a second failure can be arranged to land while the
-    run is already being stopped.
+    run is already being stopped; ``after``: a flag to wait for first (another component's).
     """
 
     at: int = 0
@@ -105,11 +105,19 @@ class Fault:
     flag_dir: str = ""
     name: str = "flag"
     pause: float = 0.0
+    after: str = ""  # first wait (blocking, at most 10 s) until this flag exists
 
     def hit(self, seq: int, n: int, where: str) -> None:
         at = n - 1 if self.at == LAST else self.at
         if seq != at:
             return
+        if self.after:
+            import time
+
+            for _ in range(1000):
+                if read_flag(self.flag_dir, self.after) is not None:
+                    break
+                time.sleep(0.01)
         if self.flag_dir:
             write_flag(self.flag_dir, self.name)
         if self.how != "flag":

@@ -72,11 +72,11 @@ def test_exception_that_cannot_be_pickled_still_gives_component_error(
 
 
 def test_two_components_failing_at_once_raise_one_error_mentioning_the_other(ledger, flags):
-    # a raises at item 5; b gets item 5 at about the same time, and raises after blocking its
-    # worker for a moment, so its error arrives while the run is already being stopped.
+    # b fails at its first item but first blocks its worker for a moment; a fails as soon as b
+    # is inside that failure, so b's error arrives while the run is already being stopped.
     faults = {
-        "a": Fault(at=5, how="raise", flag_dir=flags, name="a"),
-        "b": Fault(at=5, how="raise", flag_dir=flags, name="b", pause=0.3),
+        "a": Fault(at=0, how="raise", flag_dir=flags, name="a", after="b"),
+        "b": Fault(at=0, how="raise", flag_dir=flags, name="b", pause=0.3),
     }
     g = pair_of_stages(ledger, N, faults)
     with deadline("3: two components fail at once") as t, pytest.raises(ComponentError) as info:
