@@ -207,38 +207,20 @@ class CollectEdge:
 
     def send(self, item: Any, activity: Activity) -> Awaitable[None]:
         self.seq += 1
-        return self.collector.add(self.sink, item, self.where, activity)
+        collector = self.collector
+        if type(item) in _NUMBERS and collector.outstanding_items < COLLECT_WINDOW_ITEMS:
+            batch = collector._open.get(self.sink)
+            if batch is not None and batch.packed:  # a stream of numbers: join the open batch
+                items = batch.items
+                items.append(item)
+                collector.outstanding_items += 1
+                if len(items) >= COLLECT_BATCH:
+                    collector.flush()
+                return SENT
+        return collector.add(self.sink, item, self.where, activity)
 
     def close(self) -> None:
         """Nothing to tell: the caller's list is complete when the worker reports DONE."""
-
-    def sender(self, port: Any) -> Callable[[Any], Awaitable[None]]:
-        """``port.send`` when this is the port's only route: numbers with room in the window
-        join the open packed batch directly (``Collector._add`` written out, the hot path of
-        collecting a stream of numbers); anything else takes ``send``."""
-        collector = self.collector
-        batches = collector._open
-        sink = self.sink
-        numbers = _NUMBERS
-        limit = COLLECT_WINDOW_ITEMS
-        full = COLLECT_BATCH
-        slow = self.send
-        edge = self
-
-        def send(item: Any) -> Awaitable[None]:
-            if type(item) in numbers and collector.outstanding_items < limit:
-                batch = batches.get(sink)
-                if batch is not None and batch.packed:
-                    edge.seq += 1
-                    items = batch.items
-                    items.append(item)
-                    collector.outstanding_items += 1
-                    if len(items) >= full:
-                        collector.flush()
-                    return SENT
-            return slow(item, port._activity)
-
-        return send
 
 
 def unpack(batch: control.Collected) -> list[Any]:

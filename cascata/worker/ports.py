@@ -143,6 +143,10 @@ class OutputPort:
             if len(route) > 1:
                 for writer in route:
                     writer.pace = Pace(writer.most())
+        # Fan-out to single edges (a connection and a g.collect, say): each edge gets the item
+        # at once and the send waits only for those that must (see _fan_out).
+        fan = len(routes) > 1 and all(len(r) == 1 for r in routes)
+        self._fan = [r[0] for r in routes] if fan else None
 
     def bind_inline(self) -> None:
         """Call once inline edges are connected: a port with one edge, inline or remote, sends
@@ -178,7 +182,26 @@ class OutputPort:
             writer = self._next_with_room(spread)
             if writer is not None:
                 return writer.send(item, self._activity)
+        fan = self._fan
+        if fan is not None:
+            return self._fan_out(fan, item)
         return self._send_routes(item)
+
+    def _fan_out(self, fan: list[Any], item: Any) -> Awaitable[None]:
+        """Hand ``item`` to every edge now; await only the sends that could not finish at once
+        (a coroutine per item for every fan-out cost W1 with a collected port a third)."""
+        activity = self._activity
+        waits = None
+        for writer in fan:
+            done = writer.send(item, activity)
+            if done is not SENT:
+                if waits is None:
+                    waits = [done]
+                else:
+                    waits.append(done)
+        if waits is None:
+            return SENT
+        return waits[0] if len(waits) == 1 else _await_each(waits)
 
     async def _send_routes(self, item: Any) -> None:
         for route in self._routes:
@@ -223,6 +246,16 @@ class OutputPort:
 
 def _paced_room(writer: Any, now: float) -> bool:
     return writer.room() > 0 and writer.pace.allows(writer.backlog(), writer.taken(), now)
+
+async def _await_each(waits: list[Awaitable[None]]) -> None:
+    try:
+        for wait in waits:
+            await wait
+    finally:  # after a failure, the sends not awaited yet must not warn "never awaited"
+        for wait in waits:
+            close = getattr(wait, "close", None)
+            if close is not None:
+                close()
 
 
 class _AnyMember:
