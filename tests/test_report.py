@@ -21,7 +21,7 @@ async def Chunks(n, out):
 
 
 @component
-@inport("x", capacity=1)
+@inport("x", capacity=2)
 @outport("out")
 async def Napper(x, out):
     time.sleep(NAP)  # noqa: ASYNC251 - busy in its own code, holding the loop as real work would
@@ -45,11 +45,13 @@ def test_report_times_show_the_busy_stage_its_blocked_producer_and_its_waiting_c
     assert (src.items_out, nap.items_in, nap.items_out, sink.items_in) == (N, N, N, N)
     work = N * NAP
     assert work * 0.9 <= nap.busy_s <= report.wall_s
-    # The producer spends the napper's time blocked on its capacity-1 port, the sink waiting.
+    # The producer spends the napper's time blocked on its capacity-2 port, the sink waiting.
     assert src.blocked_s >= work * 0.5 and src.busy_s < work * 0.5
     assert sink.waiting_s >= work * 0.6 and sink.busy_s < work * 0.4
     assert report.slowest == "nap"
-    assert nap.waiting_s < work * 0.4 and nap.blocked_s < work * 0.4
+    # With an item always queued for it, the napper hardly waits (round trips on a busy machine
+    # still show), and it never blocks: the sink keeps up.
+    assert nap.waiting_s < nap.busy_s / 2 and nap.blocked_s < work * 0.4
 
 
 def test_report_names_each_worker_with_host_and_pid_and_prints_a_table_marking_the_slowest():

@@ -247,6 +247,7 @@ class OutputPort:
 def _paced_room(writer: Any, now: float) -> bool:
     return writer.room() > 0 and writer.pace.allows(writer.backlog(), writer.taken(), now)
 
+
 async def _await_each(waits: list[Awaitable[None]]) -> None:
     try:
         for wait in waits:
