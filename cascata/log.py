@@ -51,6 +51,20 @@ def running_component() -> tuple[str, str] | None:
         frame = frame.f_back
     return current_component.get()
 
+
+def awaiting_component(coro: Any) -> tuple[str, str] | None:
+    """The innermost inline firing on the await chain of a suspended coroutine (a component's
+    task), or None when the task's own component is the one waiting. Read only when a run is
+    judged deadlocked, so the hot path pays nothing for it."""
+    found = None
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        owner = _FRAME_OWNERS.get(frame.f_code) if frame is not None else None
+        if owner is not None:
+            found = owner(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return found
+
 _RESET = "\033[0m"
 _LEVEL_COLOURS = {
     "DEBUG": "\033[34m",

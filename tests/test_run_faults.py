@@ -18,7 +18,7 @@ from cascata import (
 )
 from cascata.errors import DeadlockError
 from cascata.worker.ports import SMALL_ITEM_SLACK
-from tests.components import Count, Sink
+from tests.components import Count, Pass, Sink
 
 
 @component
@@ -138,6 +138,33 @@ def test_runtime_deadlock_is_reported_naming_who_waits_on_what():
     with pytest.raises(DeadlockError, match=r"src@Count is blocked sending into pair\.p") as info:
         g.run(2)
     assert any("pair@Pair waits for input on 'pair.q'" in i for i in info.value.issues)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_runtime_deadlock_names_the_inline_consumer_really_blocked_once_with_the_usual_fix(workers):
+    # With one worker m and m2 run inline inside src's send: the task that waits is src's,
+    # but the component blocked sending into the full j.p is m2.
+    g = Graph()
+    g.src = Count
+    g.m = Pass
+    g.m2 = Pass
+    g.hoard = Hoard
+    g.j = Pair
+    g.src.n < 2 * SMALL_ITEM_SLACK
+    g.src.out >> g.m.x
+    g.m.out >> g.m2.x
+    g.m2.out >> g.j.p
+    g.src.out >>= g.hoard.x
+    g.hoard.out >> g.j.q
+    with pytest.raises(DeadlockError) as info:
+        g.run(workers)
+    issues = info.value.issues
+    assert issues.count("Runtime deadlock: m2@Pass is blocked sending into j.p (full)") == 1
+    assert "Runtime deadlock: j@Pair waits for input on 'j.q'" in issues
+    assert not [i for i in issues if "src@Count is blocked" in i]
+    assert len(issues) == len(set(issues))
+    last = str(info.value).splitlines()[-1]
+    assert last.startswith("Usual fix: j waits on j.q while j.p is full") and "g.j.p.capacity = N" in last
 
 
 def test_errors_survive_pickling():

@@ -306,7 +306,7 @@ class Coordinator:
         waits = [w for s in snaps for w in s.waits]
         blocked = [w for w in waits if w[1] == WAIT_OUT]
         if blocked or self._ended_all:
-            raise _Failure(DeadlockError(_describe_waits(waits)))
+            raise _Failure(_deadlock(waits))
         self._ended_all = True
         self._send_all(control.EndAll())
 
@@ -410,14 +410,36 @@ class _Failure(Exception):
         self.error = error
 
 
-def _describe_waits(waits: list[list[str]]) -> list[str]:
-    lines = []
-    for label, state, target in sorted(waits):
-        if state == WAIT_OUT:
-            lines.append(f"Runtime deadlock: {label} is blocked sending into {target} (full)")
-        else:
-            lines.append(f"Runtime deadlock: {label} waits for input on '{target}'")
-    return lines
+def _deadlock(waits: list[list[str]]) -> DeadlockError:
+    """The run-time deadlock error: who is blocked on which full port and who waits for input
+    on which port, each once, and a last line with the usual fix."""
+    blocked = sorted({(label, target) for label, state, target in waits if state == WAIT_OUT})
+    waiting = sorted({(label, target) for label, state, target in waits if state != WAIT_OUT})
+    issues = [f"Runtime deadlock: {who} is blocked sending into {port} (full)" for who, port in blocked]
+    issues += [f"Runtime deadlock: {who} waits for input on '{port}'" for who, port in waiting]
+    text = "Deadlock detected:\n  " + "\n  ".join(issues)
+    if blocked:
+        text += "\n" + _usual_fix([p for _, p in blocked], waiting)
+    return DeadlockError(issues, message=text)
+
+
+def _usual_fix(full: list[str], waiting: list[tuple[str, str]]) -> str:
+    """One line: typically a component waits on one port while its other port is full, because
+    the branch into the first holds its items back (a batch, a component sending at its end)."""
+    for who, port in waiting:
+        name = who.split("@")[0]
+        for target in full:
+            if target.split(".")[0] == name and target != port:
+                return (
+                    f"Usual fix: {name} waits on {port} while {target} is full, as the branch into "
+                    f"{port} holds its items back: give {target} a larger capacity "
+                    f"(g.{target}.capacity = N, N at least the items held back), or wire the branch "
+                    f"into {target} with '>>=' so it is taken as one list."
+                )
+    return (
+        f"Usual fix: a larger capacity on {full[0]} (g.{full[0]}.capacity = N), or '>>=' on the "
+        "branch that holds items back."
+    )
 
 
 def lost_at_end(plan: Plan, dones: list[control.Done]) -> ProtocolError | None:

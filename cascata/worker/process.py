@@ -21,7 +21,7 @@ import zmq.asyncio
 
 from .._plan import ComponentPlan, Plan
 from ..errors import CascataError, ComponentError, ProtocolError, WorkerLostError
-from ..log import use_forwarding
+from ..log import awaiting_component, use_forwarding
 from ..transport import control, sockets
 from ..transport.channel import Dispatcher, Link
 from ..transport.endpoints import remove_run_dir
@@ -59,6 +59,7 @@ class Worker:
         self.channels: list[InputChannel] = []
         self._failed = False
         self._finish: asyncio.Future[control.Record] | None = None
+        self._hosts: dict[int, asyncio.Task[None]] = {}  # id(activity) -> the task reporting it
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -217,16 +218,22 @@ class Worker:
         idle = idle and not any(link.pending() for link in self.links.values())
         idle = idle and not self.collector.pending()
         waits = []
-        for rt in self.runtimes:
-            act = rt.activity
+        for act in {id(rt.activity): rt.activity for rt in self.runtimes}.values():
             if act.state in (WAIT_IN, WAIT_OUT):
                 target = getattr(act.on, "full_name", None) or getattr(act.on, "label", "?")
-                waits.append([act.label, act.state, target])
+                waits.append([self._waiting_label(act), act.state, target])
         tracker = self.tracker
         active = [rt.plan.label for rt in self.runtimes if not rt.inline and rt.activity.state != DONE]
         return control.Snapshot(
             probe, tracker.events, tracker.msgs_sent, tracker.msgs_received, idle, waits, active
         )
+
+    def _waiting_label(self, act: Activity) -> str:
+        """Who really waits: an inline consumer the task was firing when it stopped, shares the
+        task's activity, so the task's own label would name its publisher instead."""
+        task = self._hosts.get(id(act))
+        inner = awaiting_component(task.get_coro()) if task is not None else None
+        return f"{inner[0]}@{inner[1]}" if inner else act.label
 
     # -- running --------------------------------------------------------------------------------
 
@@ -307,9 +314,7 @@ class Worker:
         for rt in self.runtimes:
             rt.activity.restart_clock()
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
-        comps = [
-            loop.create_task(self._run_component(rt)) for rt in self.runtimes if not rt.inline
-        ]
+        comps = self._start_components(loop)
         every = asyncio.gather(*comps)
         await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
         if every.done() and not self._failed:
@@ -335,6 +340,16 @@ class Worker:
         if isinstance(outcome, control.Finish):
             for link in self.links.values():
                 link.flush()
+
+    def _start_components(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[None]]:
+        """A task per component that is not inline, remembered by the activity it reports
+        through (a deadlock report reads who waits off the task, see _waiting_label)."""
+        comps = []
+        for rt in self.runtimes:
+            if not rt.inline:
+                comps.append(loop.create_task(self._run_component(rt)))
+                self._hosts[id(rt.activity)] = comps[-1]
+        return comps
 
     def _complete_work(self) -> None:
         """Before DONE: what the components started completes (threads, queue feeders, files;
