@@ -1,16 +1,137 @@
-"""Command-line entry points: ``cascata`` and ``cascata-worker``."""
+"""Command-line entry points: ``cascata`` (``run``, ``dot``) and ``cascata-worker``.
+
+``cascata run path/to/script.py:graph`` loads the script as a module (not as ``__main__``: its
+``if __name__ == '__main__':`` block does not run, so a script that runs its graph there can be
+used from the command line unchanged), takes the Graph bound to ``graph`` and runs it, printing
+the run report. ``cascata dot`` draws it. A wrong path, a missing name or a name that is not a
+Graph is a one-line error and exit status 1.
+"""
 
 from __future__ import annotations
 
 import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any
 
 import click
+
+from .errors import CascataError
+from .graph import Graph
+
+# The name the script runs under (its components' __module__): not '__main__', see above.
+SCRIPT_MODULE = "__cascata_script__"
+# What ``-o`` writes without the Graphviz 'dot' program: the DOT source itself.
+SOURCE_SUFFIXES = (".dot", ".gv")
 
 
 @click.group()
 @click.version_option(package_name="cascata")
 def main() -> None:
     """cascata: parallel flow-based graph execution."""
+
+
+class GraphRef(click.ParamType):
+    """``path/to/script.py:name``, or ``path/to/script.py`` when it defines a single Graph."""
+
+    name = "SCRIPT.py[:GRAPH]"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Graph:
+        if isinstance(value, Graph):
+            return value
+        path, _, name = str(value).rpartition(":") if ":" in str(value) else (value, "", "")
+        return load_graph(Path(path), name or None, self.fail)
+
+
+def load_graph(path: Path, name: str | None, fail: Any) -> Graph:
+    """The Graph bound to ``name`` at the top level of the script at ``path`` (``fail(message)``
+    raises the error to show)."""
+    if not path.is_file():
+        fail(f"no script at {str(path)!r}" + ("" if path.exists() else " (no such file)"))
+    namespace = _run_script(path, fail)
+    if name is None:
+        graphs = sorted(k for k, v in namespace.items() if isinstance(v, Graph))
+        if len(graphs) != 1:
+            found = ", ".join(graphs) or "none"
+            fail(f"{path} defines {len(graphs)} graphs ({found}); name one: {path}:NAME")
+        name = graphs[0]
+    if name not in namespace:
+        graphs = ", ".join(sorted(k for k, v in namespace.items() if isinstance(v, Graph)))
+        fail(f"{path} defines no {name!r} at its top level (graphs it defines: {graphs or 'none'})")
+    graph = namespace[name]
+    if not isinstance(graph, Graph):
+        fail(f"{name!r} in {path} is a {type(graph).__name__}, not a cascata Graph")
+    return graph
+
+
+def _run_script(path: Path, fail: Any) -> dict[str, Any]:
+    """Execute the script as the module SCRIPT_MODULE, with its folder first on sys.path (as
+    ``python script.py`` would), and return its namespace."""
+    module = types.ModuleType(SCRIPT_MODULE)
+    module.__file__ = str(path.resolve())
+    sys.modules[SCRIPT_MODULE] = module  # workers and pickle find its components by module
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        code = compile(path.read_bytes(), str(path), "exec")
+        exec(code, module.__dict__)
+    except SyntaxError as exc:
+        fail(f"{path} is not valid Python: {exc}")
+    except Exception as exc:
+        traceback.print_exc()
+        fail(f"running {path} raised {type(exc).__name__}: {exc}")
+    return module.__dict__
+
+
+@main.command()
+@click.argument("graph", type=GraphRef())
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=None,
+              help="Number of local worker processes (default: min(CPUs, components)).")
+@click.option("--progress/--no-progress", default=None,
+              help="Live per-component view on stderr (default: when stderr is a terminal).")
+def run(graph: Graph, workers: int | None, progress: bool | None) -> None:
+    """Run the graph GRAPH (script.py:name) and print its run report."""
+    try:
+        report = Graph.run(graph, workers, progress=progress)
+    except CascataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report)
+
+
+@main.command()
+@click.argument("graph", type=GraphRef())
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write: .svg, .png, .pdf (need Graphviz's 'dot'), or .dot/.gv source. "
+              "Default: the DOT source on stdout.")
+def dot(graph: Graph, output: Path | None) -> None:
+    """Draw the graph GRAPH (script.py:name) with Graphviz."""
+    drawing = Graph.to_dot(graph)
+    if drawing is None:
+        raise click.ClickException("drawing needs the 'graphviz' package: pip install cascata[dot]")
+    if output is None:
+        click.echo(drawing.source, nl=False)
+        return
+    suffix = output.suffix.lower()
+    if suffix in SOURCE_SUFFIXES:
+        output.write_text(drawing.source)
+        return
+    if not suffix:
+        raise click.ClickException(f"{output}: give the file a suffix (.svg, .png, .pdf, .dot)")
+    output.write_bytes(_render(drawing, suffix[1:]))
+
+
+def _render(drawing: Any, fmt: str) -> bytes:
+    import graphviz
+
+    try:
+        return drawing.pipe(format=fmt)
+    except graphviz.ExecutableNotFound as exc:
+        raise click.ClickException(
+            f"rendering .{fmt} needs the Graphviz 'dot' program (e.g. apt install graphviz); "
+            "-o graph.dot writes the source without it"
+        ) from exc
+    except (ValueError, graphviz.CalledProcessError) as exc:
+        raise click.ClickException(f"Graphviz cannot write .{fmt}: {exc}") from exc
 
 
 @click.command()

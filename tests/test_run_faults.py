@@ -150,7 +150,7 @@ def test_runtime_deadlock_names_the_inline_consumer_really_blocked_once_with_the
     g.m2 = Pass
     g.hoard = Hoard
     g.j = Pair
-    g.src.n < 2 * SMALL_ITEM_SLACK
+    g.src.n < 4 * SMALL_ITEM_SLACK  # more than every buffer and link slack on the way to j.p
     g.src.out >> g.m.x
     g.m.out >> g.m2.x
     g.m2.out >> g.j.p
