@@ -8,8 +8,12 @@ import sys
 import textwrap
 import threading
 
-from cascata import Graph
-from cascata._run.events import Failed, Finished, LogLine, Started, Stats
+import pytest
+
+from cascata import ComponentError, Graph, component, inport
+from cascata._run.compile import compile_plan
+from cascata._run.coordinator import Coordinator
+from cascata._run.events import Failed, Finished, LogLine, Observers, Started, Stats
 from tests.components import Add, Sink, Source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -102,10 +106,6 @@ def test_progress_is_off_when_stderr_is_not_a_terminal(capfd):
 
 
 def test_observers_hear_started_stats_log_lines_and_finished_in_order():
-    from cascata._run.compile import compile_plan
-    from cascata._run.coordinator import Coordinator
-    from cascata._run.events import Observers
-
     events = []
     g = Graph()
     g.src = Source
@@ -121,3 +121,26 @@ def test_observers_hear_started_stats_log_lines_and_finished_in_order():
     assert events[-1].report is report
     assert Stats in kinds and Failed not in kinds and LogLine not in kinds
     assert events[0].labels == ("src@Source", "add@Add")
+
+
+
+@component
+@inport("x")
+async def Refuses(x):
+    raise ValueError("no")
+
+
+def test_observers_hear_failed_with_the_error_the_run_raises():
+    events = []
+    g = Graph()
+    g.src = Source
+    g.bad = Refuses
+    g.src.n < 3
+    g.src.out >> g.bad.x
+    coordinator = Coordinator(compile_plan(g, 2), observers=Observers([events.append]))
+    coordinator.start()
+    with pytest.raises(ComponentError) as info:
+        coordinator.join()
+    assert type(events[-1]) is Failed and "Refuses" in str(events[-1].error)
+    assert type(info.value) is type(events[-1].error)
+    assert Finished not in [type(e) for e in events]

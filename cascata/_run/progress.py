@@ -59,9 +59,7 @@ class ProgressView:
             return
         if isinstance(event, Finished):
             live.update(self.render(event.report, final=True))
-        live.stop()
-        if isinstance(event, Failed):
-            self._console.print(f"run stopped: {type(event.error).__name__}", style="bold red")
+        live.stop()  # after a failure the last frame stays; the error is raised, printed once
 
     def render(self, report: RunReport, final: bool = False) -> Table:
         """The table for ``report`` (rates against the previous call's counts)."""
