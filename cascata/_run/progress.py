@@ -1,12 +1,12 @@
 """The live progress view of ``g.run(progress=True)``: an observer of the run's events (events.py).
 
 It draws, on stderr, a table refreshed a few times a second: per component the items done (taken
-in, or sent for a source), the rate over the last interval, the fill of its input buffers, how
-busy it was, and a mark on the slowest stage (busy longest); the last frame stays as the final
-summary. While it is shown, whatever is written to ``sys.stderr`` or ``sys.stdout`` (cascata's
-log lines, prints in the caller) appears above the table, not through it (rich's Live redirects
-both). The workers only answer a request for their counters every STATS_INTERVAL: the view costs
-them nothing per item.
+from its inputs by its runner, or sent for a source), the rate over the last interval, the fill
+of its input buffers, how busy it was, and a mark on the slowest stage (busy longest); the last
+frame stays as the final summary. While it is shown, whatever is written to ``sys.stderr`` or
+``sys.stdout`` (cascata's log lines, prints in the caller) appears above the table, not through
+it (rich's Live redirects both). The workers only answer a request for their counters every
+STATS_INTERVAL: the view costs them nothing per item.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class ProgressView:
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for name, c in report.components.items():
-            done = c.items_in if c.capacity or c.items_in else c.items_out
+            # Items its runner has taken (not those still buffered); a source's are those sent.
+            done = c.items_in - c.buffered if c.capacity else c.items_out
             if final:
                 rate = done / report.wall_s if report.wall_s > 0 else 0.0
             else:
