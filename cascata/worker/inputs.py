@@ -130,6 +130,7 @@ class InputChannel:
     def __init__(self, plan: InPortPlan, label: str, tracker: Tracker) -> None:
         self.full_name = label
         self.capacity = plan.capacity
+        self.exact = plan.exact  # the capacity was given: no publisher runs beyond it
         self.batch_size = plan.batch_size
         # Items, and beside them the edge each came on, kept only when there are several
         # publishers (with one, the edge is always the same): the hot path builds no tuples.
@@ -164,6 +165,7 @@ class InputChannel:
         return {
             "buffered": len(self._buffer),
             "capacity": self.capacity,
+            "exact": self.exact,
             "publishers_open": len(self._open),
             "received": self.received,
             "discarded": self.discarded,
