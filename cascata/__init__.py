@@ -3,6 +3,7 @@
 from ._run.report import RunReport
 from .component import Component, component, inport, outport, persist
 from .errors import (
+    AddressError,
     AuthenticationError,
     CascataError,
     ComponentError,
@@ -11,6 +12,7 @@ from .errors import (
     HostLostError,
     ItemTooLargeError,
     KeyFileError,
+    PlanRefusedError,
     PortTypeError,
     ProtocolError,
     SerializationError,
@@ -25,6 +27,7 @@ from .log import log
 __version__ = "0.2.0"
 
 __all__ = [
+    "AddressError",
     "AuthenticationError",
     "CascataError",
     "Component",
@@ -35,6 +38,7 @@ __all__ = [
     "HostLostError",
     "ItemTooLargeError",
     "KeyFileError",
+    "PlanRefusedError",
     "PortTypeError",
     "ProtocolError",
     "RunReport",

@@ -125,6 +125,10 @@ class Settings:
     term_grace: float = TERM_GRACE
 
 
+# The host name of workers forked by the coordinator in the caller's process.
+LOCAL = "local"
+
+
 @dataclass(frozen=True)
 class Plan:
     run_id: str
@@ -134,6 +138,12 @@ class Plan:
     settings: Settings
     # Names of component instances per worker, for error messages.
     placement: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Where each worker runs: LOCAL (forked by the coordinator) or a daemon's HOST:PORT. Empty
+    # means every worker is local.
+    hosts: tuple[str, ...] = ()
+
+    def host_of(self, index: int) -> str:
+        return self.hosts[index] if self.hosts else LOCAL
 
     def for_worker(self, index: int) -> tuple[ComponentPlan, ...]:
         return tuple(c for c in self.components if c.worker == index)

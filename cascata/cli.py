@@ -1,4 +1,5 @@
-"""Command-line entry points: ``cascata`` (``run``, ``dot``) and ``cascata-worker``.
+"""Command-line entry points: ``cascata`` (``run``, ``dot``, ``keygen``, ``worker``) and
+``cascata-worker`` (the same as ``cascata worker``).
 
 ``cascata run path/to/script.py:graph`` loads the script as a module (not as ``__main__``: its
 ``if __name__ == '__main__':`` block does not run, so a script that runs its graph there can be
@@ -134,11 +135,41 @@ def _render(drawing: Any, fmt: str) -> bytes:
         raise click.ClickException(f"Graphviz cannot write .{fmt}: {exc}") from exc
 
 
-@click.command()
-def worker_main() -> None:
-    """Run a cascata worker daemon on this host (multi-host support is not built yet)."""
-    click.echo("cascata-worker: not yet — multi-host daemons are planned; runs are local only.")
-    sys.exit(2)
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def keygen(file: str) -> None:
+    """Write a fresh cluster key to FILE (mode 0600; never overwrites). Copy it to every host:
+    whoever holds it can run any code on every host of the cluster."""
+    from .transport.auth import generate_key_file
+
+    try:
+        generate_key_file(file)
+    except CascataError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote a new cluster key to {file}; copy it (mode 0600) to every host")
+
+
+@click.command(name="worker")
+@click.option("--listen", required=True, metavar="HOST:PORT",
+              help="Address to listen on: the interface other hosts reach (port 0: any free port).")
+@click.option("--key-file", required=True, type=click.Path(dir_okay=False),
+              help="The cluster key file (cascata keygen), readable by its owner only.")
+@click.option("--processes", type=click.IntRange(min=1), default=None,
+              help="Worker processes offered to a run (default: the CPUs this process may use).")
+@click.option("--allow-all-interfaces", is_flag=True,
+              help="Allow --listen on 0.0.0.0 / '*' (every network interface).")
+def worker_main(listen: str, key_file: str, processes: int | None, allow_all_interfaces: bool) -> None:
+    """Run a cascata worker daemon on this host; SIGTERM stops it, ending any run it serves."""
+    from .worker.daemon import run_daemon
+
+    try:
+        run_daemon(listen, key_file, processes, allow_all_interfaces)
+    except (CascataError, ValueError) as exc:
+        click.echo(f"cascata worker: {exc}", err=True)
+        sys.exit(2)
+
+
+main.add_command(worker_main)
 
 
 if __name__ == "__main__":

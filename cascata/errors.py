@@ -10,6 +10,7 @@ survives pickling, because errors cross process boundaries::
     ├── ComponentError             user code raised; names component, worker/host, traceback
     ├── WorkerLostError            a worker process died, froze, or could not finish
     ├── HostLostError              a remote host or daemon stopped answering
+    ├── PlanRefusedError           a daemon cannot run the plan (versions, missing module, replay)
     ├── AddressError               (also a ValueError) an address that cannot be bound or reached
     ├── ProtocolError              a malformed frame, or items lost on a connection
     ├── SerializationError         an item that cannot be serialized or is too large
@@ -174,6 +175,19 @@ class HostLostError(CascataError):
 
     def _fields(self) -> dict[str, Any]:
         return {"address": self.address, "cause": self.cause, "message": str(self)}
+
+
+class PlanRefusedError(CascataError):
+    """A daemon cannot run the plan: other versions, a module missing on that host, a replayed
+    plan, a daemon busy with another run, or a daemon shutting down; ``address`` names it."""
+
+    def __init__(self, address: str, reason: str, message: str | None = None) -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(message or f"host {address} cannot run this plan: {reason}")
+
+    def _fields(self) -> dict[str, Any]:
+        return {"address": self.address, "reason": self.reason, "message": str(self)}
 
 
 class AddressError(CascataError, ValueError):

@@ -249,16 +249,23 @@ class Graph:
         ``progress``: show a live view on stderr (default: when stderr is a terminal)."""
         from ._run.compile import collect_sinks, compile_plan
         from ._run.coordinator import Coordinator
+        from ._run.hosts import open_hosts
 
         if self._run is not None:
             raise GraphError("this graph is already running; call join() first")
         Graph.check_deadlocks(self)
         _check_persists(self)
         collects, sinks = collect_sinks(self)
-        plan = compile_plan(self, num_workers, collects, **options)
+        limit = _check_timeout(timeout)
+        hosts = open_hosts(
+            list(self._nodes.values()), options.pop("workers", None), options.pop("key_file", None)
+        )
+        offers = hosts.offers if hosts else None
+        pin = options.pop("pin", None)
+        plan = compile_plan(self, num_workers, collects, hosts=offers, pin=pin, **options)
         for items in sinks:
             items.clear()
-        coordinator = Coordinator(plan, sinks, _check_timeout(timeout), _observers(progress))
+        coordinator = Coordinator(plan, sinks, limit, _observers(progress), hosts)
         coordinator.start()
         object.__setattr__(self, "_run", coordinator)
 

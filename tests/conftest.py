@@ -16,6 +16,9 @@ import pytest
 
 from tests.helpers import poll_for  # noqa: F401 - re-exported for tests
 
+# Fixtures for tests that start worker daemons: key_file, daemons.
+pytest_plugins = ["tests.daemons"]
+
 # Seconds a test's child processes get to exit after the test before they count as leaked.
 LEAK_GRACE = 5.0
 

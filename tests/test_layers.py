@@ -16,6 +16,8 @@ BOTTOM = 0
 
 def rank(module: str) -> int:
     parts = module.split(".")
+    if parts[-1] == "__main__":
+        return TOP  # an entry point (python -m cascata.worker) runs the CLI
     if parts[:3] == ["cascata", "_run", "compile"]:
         return TOP  # the one bridge from graph time to the plan: it reads the graph's ports
     if parts[:2] == ["cascata", "errors"]:

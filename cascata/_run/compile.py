@@ -10,6 +10,7 @@ from typing import Any
 
 from .._plan import (
     LIVENESS_LIMIT,
+    LOCAL,
     ComponentPlan,
     EdgePlan,
     FiringGroup,
@@ -23,7 +24,7 @@ from ..port import NOT_SET
 from ..transport.codec import DEFAULT_MAX_ITEM_BYTES
 from ..worker.firing import resolve_groups
 from ..worker.ports import SMALL_ITEM_SLACK
-from .placement import assign
+from .placement import assign, available_cpus, pin_to_hosts
 
 _OPTIONS = {"max_item_bytes", "liveness_timeout"}
 # Plain items beyond the credit window a publisher may send to one member of a group: enough to
@@ -31,17 +32,12 @@ _OPTIONS = {"max_item_bytes", "liveness_timeout"}
 DISTRIBUTING_SLACK = 96
 
 
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def compile_plan(
     graph: Any,
     num_workers: int | None = None,
     collects: dict[int, int] | None = None,
+    hosts: list[tuple[str, int]] | None = None,
+    pin: dict[str, str] | None = None,
     **options: Any,
 ) -> Plan:
     """The plan for running ``graph`` on ``num_workers`` local workers; ``collects`` maps
@@ -57,6 +53,10 @@ def compile_plan(
     if not comps:
         raise GraphError("the graph has no components; add some with g.name = Component")
     workers = _num_workers(num_workers, len(comps))
+    slots: tuple[str, ...] = ()
+    if hosts:
+        slots = host_slots(hosts, num_workers, len(comps))
+        workers = len(slots)
 
     raw_edges: list[tuple[int, Any, Any]] = []
     routes: dict[int, list[tuple[int, ...]]] = {}
@@ -75,6 +75,9 @@ def compile_plan(
     groups = {c.name: c.group_name for c in comps if c.group_name is not None}
     pairs = [(src.component.name, dst.component.name) for _, src, dst in raw_edges]
     placement = assign([c.name for c in comps], pairs, workers, groups)
+    if pin:
+        pins = _resolve_pins(pin, comps, slots or (LOCAL,) * workers)
+        placement = pin_to_hosts(placement, slots or (LOCAL,) * workers, pins, pairs, groups)
 
     edges = tuple(
         EdgePlan(
@@ -97,7 +100,7 @@ def compile_plan(
     by_worker: dict[int, tuple[str, ...]] = {}
     for c in plans:
         by_worker[c.worker] = (*by_worker.get(c.worker, ()), c.label)
-    return Plan(uuid.uuid4().hex, plans, edges, workers, settings, by_worker)
+    return Plan(uuid.uuid4().hex, plans, edges, workers, settings, by_worker, slots)
 
 
 def _slack(port: Any, distributing: bool) -> int:
@@ -181,6 +184,52 @@ def collect_sinks(graph: Any) -> tuple[dict[int, int], list[list[Any]]]:
             sinks.append(items)
         of_port[id(port)] = number
     return of_port, sinks
+
+
+def _resolve_pins(pin: Any, comps: list[Any], slots: tuple[str, ...]) -> dict[str, str]:
+    """``pin`` ({component or group alias: host}) per component name, checked against the graph
+    and the run's hosts before anything starts."""
+    if not isinstance(pin, dict):
+        raise TypeError(f"pin must be a dict {{component: host}}, got {type(pin).__name__}")
+    names = {c.name for c in comps}
+    members: dict[str, list[str]] = {}
+    for c in comps:
+        if c.group_name is not None:
+            members.setdefault(c.group_name, []).append(c.name)
+    hosts = sorted(set(slots))
+    out: dict[str, str] = {}
+    for key, host in pin.items():
+        if key not in names and key not in members:
+            raise GraphError(
+                f"pin names {key!r}, which is no component or group of this graph; "
+                f"components: {sorted(names)}"
+            )
+        if host not in hosts:
+            raise ValueError(
+                f"pin puts {key!r} on {host!r}, which this run does not have; its hosts: {hosts}. "
+                "Add it to workers=[...] (or CASCATA_WORKERS)"
+            )
+        for name in members.get(key, [key]):
+            out[name] = host
+    return out
+
+
+def host_slots(
+    hosts: list[tuple[str, int]], requested: int | None, n_components: int
+) -> tuple[str, ...]:
+    """The host of each worker index: the hosts' offered processes taken in turn (A, B, A, B,
+    ...), so that placement, which spreads a group's members over consecutive workers, spreads
+    them over hosts; as many as the components can use, or ``requested``."""
+    offered = sum(n for _, n in hosts)
+    limit = min(offered, n_components if requested is None else _num_workers(requested, n_components))
+    slots: list[str] = []
+    left = dict(hosts)
+    while len(slots) < limit:
+        for address, _ in hosts:
+            if left[address] > 0 and len(slots) < limit:
+                slots.append(address)
+                left[address] -= 1
+    return tuple(slots)
 
 
 def _num_workers(requested: int | None, n_components: int) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import zmq
 
-from .._plan import Plan
+from .._plan import LOCAL, Plan
 from ..errors import DeadlockError, ProtocolError, TimeoutError, WorkerLostError, with_others
 from ..log import reemit
 from ..transport import control, sockets
@@ -25,7 +25,9 @@ from ..worker.collect import unpack
 from ..worker.inputs import WAIT_OUT
 from ..worker.liveness import Liveness
 from .events import STATS_INTERVAL, Failed, Finished, LogLine, Observers, Started, Stats
-from .launch import LocalWorkerHandle, WorkerHandle, stop_all
+from .hosts import Cluster
+from .launch import LocalWorkerHandle, RemoteWorkerHandle, WorkerHandle, stop_all
+from .remote import RemoteWorkers
 from .report import RunReport
 
 # Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
@@ -58,11 +60,15 @@ class Coordinator:
         sinks: list[list[Any]] | None = None,
         timeout: float | None = None,
         observers: Observers | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.plan = plan
         self._observers = observers or Observers()
         # The latest live counters of each worker (StatsReply), for observers.
         self._live: dict[int, control.StatsReply] = {}
+        # The daemons of a run on other hosts, else None; connected in start(), after the fork.
+        self._cluster = cluster
+        self.remote: RemoteWorkers | None = None
         self._timeout = timeout
         self._deadline = float("inf")
         # The latest snapshot of each worker, whichever probe it answered (for a timeout).
@@ -96,9 +102,13 @@ class Coordinator:
         ctl = ipc_endpoint(self._run_dir, "ctl")
         data = {i: ipc_endpoint(self._run_dir, f"d{i}") for i in range(self.n)}
         try:
+            # Local workers are forked before this process has a zmq context (fork safety); they
+            # inherit the cluster key (never pickled) for their CurveZMQ links to other hosts.
+            key = self._cluster.key() if self._cluster is not None else None
             for i in range(self.n):
-                self.handles[i] = LocalWorkerHandle(self.plan, i, ctl, data[i])
-                self.handles[i].start()
+                if self.plan.host_of(i) == LOCAL:
+                    self.handles[i] = LocalWorkerHandle(self.plan, i, ctl, data[i], key)
+                    self.handles[i].start()
             self.ctx = zmq.Context()
             self.router = sockets.open_control_router(self.ctx)
             sockets.bind(self.router, ctl)
@@ -106,8 +116,12 @@ class Coordinator:
             limit = self.plan.settings.liveness_limit
             self._liveness = {i: Liveness(limit, now) for i in range(self.n)}
             self._next_sample = now
-            endpoints = self._wait_ready()
-            self._send_all(control.Go(peers=endpoints))
+            if self._cluster is not None:
+                self.remote = RemoteWorkers(self.plan, self._cluster.connect(self.ctx))
+                self.handles.update(self.remote.handles)
+                self.remote.launch()
+            endpoints, binds = self._wait_ready()
+            self._send_all(control.Go(peers=endpoints, binds=binds))
             labels = tuple(c.label for c in self.plan.components)
             self._observers.emit(Started(labels, self.n))
             self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
@@ -120,8 +134,9 @@ class Coordinator:
                 raise exc.error from None
             raise
 
-    def _wait_ready(self) -> dict[int, str]:
+    def _wait_ready(self) -> tuple[dict[int, str], dict[int, dict[int, str]]]:
         endpoints: dict[int, str] = {}
+        binds: dict[int, dict[int, str]] = {}
         limit = self.plan.settings.start_timeout
         deadline = time.monotonic() + limit
         while len(endpoints) < self.n:
@@ -129,14 +144,17 @@ class Coordinator:
                 missing = min(set(range(self.n)) - endpoints.keys())
                 raise _Failure(self._lost(missing, f"did not report READY within {limit:.0f} s"))
             self._check_processes()
+            self._check_hosts()
             for who, msg in self._receive(POLL_MS):
                 if isinstance(msg, control.Ready):
                     endpoints[who] = msg.endpoint
+                    if msg.binds:
+                        binds[who] = msg.binds
                 else:
                     self._handle(who, msg)
             if self.error is not None:
                 raise _Failure(self.error)
-        return endpoints
+        return endpoints, binds
 
     # -- supervision ----------------------------------------------------------------------------
 
@@ -179,6 +197,7 @@ class Coordinator:
             if self.error is not None:
                 raise _Failure(self.error)
             self._check_processes()
+            self._check_hosts()
             self._check_heartbeats()
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + PROBE_INTERVAL
@@ -195,23 +214,36 @@ class Coordinator:
             raise _Failure(error)
 
     def _receive(self, timeout_ms: int) -> list[tuple[int, control.Record]]:
-        out = []
-        if not self.router.poll(timeout_ms):
-            return out
+        out: list[tuple[int, control.Record]] = []
+        if self.remote is None:
+            if not self.router.poll(timeout_ms):
+                return out
+        else:
+            poller = zmq.Poller()
+            poller.register(self.router, zmq.POLLIN)
+            self.remote.register(poller)
+            if not poller.poll(timeout_ms):
+                return out
+            for link in self.remote.links.values():
+                self.remote.drain(link, out)
         while True:
             try:
                 ident, frame = self.router.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
-                return out
-            who = control.WorkerId.parse(ident).index
-            self._liveness[who].answered(time.monotonic())
-            out.append((who, control.decode(frame)))
+                break
+            out.append((control.WorkerId.parse(ident).index, control.decode(frame)))
+        now = time.monotonic()
+        for who, _ in out:
+            self._liveness[who].answered(now)
+        return out
 
     def _handle(self, who: int, msg: control.Record) -> None:
         if isinstance(msg, control.Log):
             comp = tuple(msg.component) if msg.component else None
-            reemit(msg.logger, msg.levelno, msg.level, comp, msg.message, msg.created)
-            self._observers.emit(LogLine(msg.level, comp, msg.message))
+            host = self.plan.host_of(who)
+            text = msg.message if host == LOCAL else f"[{host}] {msg.message}"
+            reemit(msg.logger, msg.levelno, msg.level, comp, text, msg.created)
+            self._observers.emit(LogLine(msg.level, comp, text))
         elif isinstance(msg, control.StatsReply):
             self._live[who] = msg
         elif isinstance(msg, control.Error):
@@ -226,7 +258,7 @@ class Coordinator:
         elif isinstance(msg, control.Collected):
             self._sinks[msg.sink].extend(unpack(msg))
             ack = control.CollectAck(count=msg.count, nbytes=msg.nbytes).encode()
-            self.router.send_multipart([control.WorkerId(who).control, ack])
+            self._send(who, ack)
         elif isinstance(msg, control.Snapshot):
             self._latest[who] = msg
             if msg.probe == self._probe:
@@ -263,7 +295,7 @@ class Coordinator:
 
     def _check_processes(self) -> None:
         for i, handle in self.handles.items():
-            if not handle.running or handle.poll() is None:
+            if handle.poll() is None:
                 continue
             if self.error is None:
                 self.error = self._lost(i, handle.describe_exit(), handle.exit_hint())
@@ -313,7 +345,19 @@ class Coordinator:
     def _send_all(self, msg: control.Record, flags: int = 0) -> None:
         data = msg.encode()
         for i in range(self.n):
-            self.router.send_multipart([control.WorkerId(i).control, data], flags=flags)
+            self._send(i, data, flags)
+
+    def _send(self, index: int, data: bytes, flags: int = 0) -> None:
+        handle = self.handles.get(index)
+        identity = control.WorkerId(index).control
+        if isinstance(handle, RemoteWorkerHandle):
+            handle.link.relay(identity, data, flags)  # the daemon relays it over ipc
+        else:
+            self.router.send_multipart([identity, data], flags=flags)
+
+    def _check_hosts(self) -> None:
+        if self.remote is not None:
+            self.remote.check()
 
     # -- stop -----------------------------------------------------------------------------------
 
@@ -329,11 +373,16 @@ class Coordinator:
         if isinstance(self.error, TimeoutError):  # the user's deadline: stop without delay
             grace = min(grace, TIMEOUT_GRACE)
         stop_all(self.handles.values(), grace, settings.term_grace)
+        if self.remote is not None and router is not None:
+            self.remote.release(grace)
         if not abort and self.error is None:
             self._check_clean_exit()
         if router is not None:
             self._collect_late_errors()
             sockets.close(router)
+        if self.remote is not None:
+            self.remote.close()
+        if router is not None:
             self.ctx.term()
         remove_run_dir(self._run_dir)
         if self.error is None and not abort:

@@ -13,6 +13,7 @@ import os
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from typing import Any
 
 from .._plan import Plan
 from ..worker import pool
@@ -64,12 +65,15 @@ class WorkerHandle(ABC):
 class LocalWorkerHandle(WorkerHandle):
     """A worker forked from the caller's process (before the coordinator opens any socket)."""
 
-    def __init__(self, plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str) -> None:
+    def __init__(
+        self, plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, key: Any = None
+    ) -> None:
         super().__init__(index, "localhost")
         self._args = (plan, index, ctl_endpoint, data_endpoint)
+        self._key = key
 
     def start(self) -> None:
-        self.pid = pool.fork_worker(worker_main, *self._args, os.getpid())
+        self.pid = pool.fork_worker(worker_main, *self._args, os.getpid(), self._key)
 
     def sample(self) -> ProcessSample | None:
         return pool.sample_process(self.pid) if self.running and self.pid else None
@@ -93,3 +97,23 @@ def stop_all(handles: Iterable[WorkerHandle], grace: float, term_grace: float) -
         if isinstance(h, LocalWorkerHandle) and h.pid is not None and h.pid not in gone:
             # ended earlier (e.g. SIGKILLed): what its components started may still run
             pool.signal_group(h.pid, signal.SIGKILL)
+
+
+class RemoteWorkerHandle(WorkerHandle):
+    """A worker a daemon starts when it receives the plan (see _run.remote): its pid arrives in
+    the daemon's STARTED, its exit status in the daemon's EXITED, and the daemon runs its stop
+    ladder."""
+
+    def __init__(self, index: int, link: Any) -> None:
+        super().__init__(index, link.address)
+        self.link = link
+
+    def start(self) -> None:
+        pass  # the daemon starts every worker of its host at once, on LAUNCH
+
+    @property
+    def running(self) -> bool:
+        return self.status is None
+
+    def poll(self) -> int | None:
+        return self.status

@@ -7,9 +7,18 @@ group go to different workers, so data parallelism uses different cores.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from .._topology import topological
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def assign(
@@ -36,4 +45,34 @@ def assign(
         k = seen.get(alias, 0)
         seen[alias] = k + 1
         placement[name] = k % num_workers
+    return placement
+
+
+def pin_to_hosts(
+    placement: dict[str, int],
+    slots: Sequence[str],
+    pins: dict[str, str],
+    edges: Sequence[tuple[str, str]],
+    groups: dict[str, str],
+) -> dict[str, int]:
+    """Move each pinned component to a worker on its host: next to a neighbour already there
+    when it has one (a group member: the least loaded worker there, so members stay spread)."""
+    placement = dict(placement)
+    neighbours: dict[str, list[str]] = {}
+    for a, b in edges:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    for name, host in pins.items():
+        if slots[placement[name]] == host:
+            continue
+        candidates = [w for w, h in enumerate(slots) if h == host]
+        load = {w: 0 for w in candidates}
+        for w in placement.values():
+            if w in load:
+                load[w] += 1
+        near = [placement[n] for n in neighbours.get(name, []) if placement.get(n) in load]
+        if near and name not in groups:
+            placement[name] = near[0]
+        else:
+            placement[name] = min(candidates, key=lambda w: (load[w], w))
     return placement

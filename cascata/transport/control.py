@@ -65,11 +65,14 @@ class Record:
 
 @dataclass(frozen=True)
 class Ready(Record):
-    """The worker built its plan and bound its data socket at ``endpoint``."""
+    """The worker built its plan and bound its data socket at ``endpoint``; ``binds`` maps a
+    peer on the caller's machine to the endpoint where this worker's data socket to that peer
+    listens (the caller's machine listens on nothing: its workers connect out)."""
 
     KIND: ClassVar[str] = "ready"
     endpoint: str
     pid: int
+    binds: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class Go(Record):
 
     KIND: ClassVar[str] = "go"
     peers: dict[int, str]
+    # For each remote worker, its Ready.binds: where a worker of the caller's machine connects.
+    binds: dict[int, dict[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -214,11 +219,102 @@ class StatsRequest(Record):
     KIND: ClassVar[str] = "stats_request"
 
 
+# -- coordinator <-> daemon (one frame each; a worker's message relayed by a daemon travels as two
+# frames, [worker identity, record]) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello(Record):
+    """The coordinator's versions; ``by_value`` says the plan will carry code pickled by dill."""
+
+    KIND: ClassVar[str] = "hello"
+    python: str
+    cascata: str
+    dill: str
+    by_value: bool = False
+
+
+@dataclass(frozen=True)
+class Welcome(Record):
+    """The daemon accepts the coordinator: how many worker processes it offers, its versions."""
+
+    KIND: ClassVar[str] = "welcome"
+    address: str
+    processes: int
+    python: str
+    cascata: str
+    dill: str
+
+
+@dataclass(frozen=True)
+class Refused(Record):
+    """The daemon will not serve this request; ``reason`` says why and what to do."""
+
+    KIND: ClassVar[str] = "refused"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Launch(Record):
+    """Start ``workers`` (plan indices) for plan ``plan_id``; ``payload`` is the pickled plan, which
+    only the fresh worker processes unpickle. The timings are the ones the daemon itself needs."""
+
+    KIND: ClassVar[str] = "launch"
+    plan_id: str
+    workers: list[int]
+    payload: bytes
+    heartbeat_interval: float
+    host_timeout: float
+    term_grace: float
+
+
+@dataclass(frozen=True)
+class Started(Record):
+    """The daemon started the plan's workers: their pids by plan index."""
+
+    KIND: ClassVar[str] = "started"
+    pids: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Beat(Record):
+    """A heartbeat between coordinator and daemon (either way)."""
+
+    KIND: ClassVar[str] = "beat"
+
+
+@dataclass(frozen=True)
+class Exited(Record):
+    """A worker process of the plan ended with this wait status."""
+
+    KIND: ClassVar[str] = "exited"
+    worker: int
+    status: int
+
+
+@dataclass(frozen=True)
+class Release(Record):
+    """The run is over (FINISH or ABORT was sent to the workers): stop them within ``grace``."""
+
+    KIND: ClassVar[str] = "release"
+    grace: float
+
+
+@dataclass(frozen=True)
+class Released(Record):
+    """Every worker of the plan has exited; the daemon is free for the next plan."""
+
+    KIND: ClassVar[str] = "released"
+
+
+HOST_RECORDS = (Hello, Welcome, Refused, Launch, Started, Beat, Exited, Release, Released)
+
+
 _KINDS: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
         Ready, Heartbeat, Log, Error, Done, Snapshot, Collected, Go, Probe, EndAll, Finish, Abort,
-        CollectAck, StatsReply, StatsRequest,
+        CollectAck, StatsReply, StatsRequest, *HOST_RECORDS,
     )
 }
 

@@ -6,6 +6,8 @@ import os
 import shutil
 import tempfile
 
+from ..errors import AddressError
+
 # Unix socket paths are limited to 107 bytes on Linux.
 _MAX_IPC_PATH = 107
 
@@ -26,3 +28,31 @@ def ipc_endpoint(run_dir: str, name: str) -> str:
 
 def remove_run_dir(run_dir: str) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# Hosts that mean "every interface of this machine".
+_ALL_INTERFACES = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (a name, an IPv4 address or a bracketed IPv6 one) as ``(host, port)``;
+    AddressError saying what is wrong otherwise. Port 0 means "any free port"."""
+    if not isinstance(address, str) or ":" not in address:
+        raise AddressError(str(address), "expected HOST:PORT, e.g. 10.0.0.5:7700")
+    host, _, port_text = address.rpartition(":")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise AddressError(address, f"the port {port_text!r} is not a number from 0 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def is_all_interfaces(host: str) -> bool:
+    return host in _ALL_INTERFACES
+
+
+def tcp_endpoint(host: str, port: int | str) -> str:
+    """The ZeroMQ endpoint for ``host`` and ``port`` (``"*"`` for a free port)."""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"tcp://{host or '*'}:{port}"

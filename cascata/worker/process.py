@@ -19,7 +19,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from .._plan import ComponentPlan, Plan
+from .._plan import LOCAL, ComponentPlan, Plan
 from ..errors import CascataError, ComponentError, ProtocolError, WorkerLostError
 from ..log import awaiting_component, use_forwarding
 from ..transport import control, sockets
@@ -47,12 +47,17 @@ READ_BATCH = 64
 
 
 class Worker:
-    def __init__(self, plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str) -> None:
+    def __init__(
+        self, plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, key: Any = None
+    ) -> None:
         self.plan = plan
         self.index = index
-        self.name = f"worker-{index} (pid {os.getpid()}, localhost)"
+        host = plan.host_of(index)
+        self.name = f"worker-{index} (pid {os.getpid()}, {'localhost' if host == LOCAL else host})"
         self.ctl_endpoint = ctl_endpoint
         self.data_endpoint = data_endpoint
+        # The cluster key: data sockets between hosts (tcp) are CurveZMQ; ipc ones need none.
+        self.key = key
         self.tracker = Tracker()
         self.links: dict[int, Link] = {}
         self.runtimes: list[ComponentRuntime] = []
@@ -69,16 +74,27 @@ class Worker:
         self.ctl = sockets.open_control_dealer(self.actx, wid.control, sockets.CONTROL_LINGER_MS)
         sockets.connect(self.ctl, self.ctl_endpoint)
         self.pull = sockets.open_data_pull(ctx)
-        sockets.bind(self.pull, self.data_endpoint)
+        self.data_endpoint = sockets.bind(self.pull, self.data_endpoint, self._key_for(self.data_endpoint))
         peers = {e.dst_worker for e in self.plan.edges if e.src_worker == self.index}
         peers |= {e.src_worker for e in self.plan.edges if e.dst_worker == self.index}
         peers.discard(self.index)
         self._push: dict[int, zmq.Socket] = {}
+        # Our data sockets to peers on the caller's machine, bound here (they connect to them).
+        self.binds: dict[int, str] = {}
         settings = self.plan.settings
+        local = self.plan.host_of(self.index) == LOCAL
         for peer in sorted(peers):
             sock = sockets.open_data_push(ctx)
             self._push[peer] = sock
             self.links[peer] = Link(sock, self.tracker, settings.batch_items, settings.batch_bytes)
+            if not local and self.plan.host_of(peer) == LOCAL:
+                any_port = self.data_endpoint.rsplit(":", 1)[0] + ":*"
+                self.binds[peer] = sockets.bind(sock, any_port, self.key)
+        # A worker of the caller's machine reads what remote peers send (items, credit) on a
+        # socket of its own that connects out to their binds.
+        self.pull_remote: zmq.Socket | None = None
+        if local and any(self.plan.host_of(p) != LOCAL for p in peers):
+            self.pull_remote = sockets.open_data_pull(ctx)
 
     def _build(self) -> Dispatcher:
         self.collector = Collector(self.send_ctl, self.plan.settings.max_item_bytes)
@@ -237,12 +253,12 @@ class Worker:
 
     # -- running --------------------------------------------------------------------------------
 
-    async def _read_data(self, dispatcher: Dispatcher) -> None:
+    async def _read_data(self, dispatcher: Dispatcher, sock: zmq.Socket | None = None) -> None:
         """Drain the data socket whenever it signals, in the loop's reader callback itself:
         no task wakes up per message batch (a credit cycle took 4 loop turns with a reader
         task). Returns only when reading failed, after reporting it."""
         loop = asyncio.get_running_loop()
-        sock = self.pull
+        sock = sock or self.pull
         failed: asyncio.Future[CascataError] = loop.create_future()
         fd = sock.getsockopt(zmq.FD)
 
@@ -305,15 +321,16 @@ class Worker:
             self.report_error(ProtocolError(f"{self.name} could not build its plan: {exc}"))
             await self._wait_stop()
             return
-        self.send_ctl(control.Ready(endpoint=self.data_endpoint, pid=os.getpid()))
+        self.send_ctl(control.Ready(self.data_endpoint, os.getpid(), self.binds))
         go = control.decode(await self.ctl.recv())
         if not isinstance(go, control.Go):
             return
-        for peer, sock in self._push.items():
-            sockets.connect(sock, go.peers[peer])
+        self._connect_peers(go)
         for rt in self.runtimes:
             rt.activity.restart_clock()
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
+        if self.pull_remote is not None:
+            tasks.append(loop.create_task(self._read_data(dispatcher, self.pull_remote)))
         comps = self._start_components(loop)
         every = asyncio.gather(*comps)
         await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
@@ -366,6 +383,20 @@ class Worker:
                     [rt.plan.label for rt in self.runtimes], hint=UNREAD_QUEUE_HINT,
                 )
             )
+    def _connect_peers(self, go: control.Go) -> None:
+        """Connect to every peer after all have bound (READY): a connect before the bind would
+        cost a reconnect interval."""
+        for peer, sock in self._push.items():
+            if peer not in self.binds:
+                endpoint = go.peers[peer]
+                sockets.connect(sock, endpoint, self._key_for(endpoint))
+        if self.pull_remote is not None:
+            for binds in go.binds.values():
+                if self.index in binds:
+                    sockets.connect(self.pull_remote, binds[self.index], self.key)
+
+    def _key_for(self, endpoint: str) -> Any:
+        return self.key if endpoint.startswith("tcp://") else None
 
     async def _wait_stop(self) -> None:
         while True:
@@ -392,7 +423,8 @@ class Worker:
         return stats
 
     def close(self) -> None:
-        for sock in [self.ctl, self.pull, *self._push.values()]:
+        extra = [self.pull_remote] if self.pull_remote is not None else []
+        for sock in [self.ctl, self.pull, *extra, *self._push.values()]:
             sockets.close(sock)
 
 
@@ -437,16 +469,26 @@ def _heartbeat(
         sockets.close(sock)
 
 
-def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, parent: int) -> None:
-    """Entry point of a worker process (in the forked child)."""
+def worker_main(
+    plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, parent: int, key: Any = None
+) -> None:
+    """Entry point of a worker process (forked by the coordinator, or started by a daemon).
+
+    With a cluster ``key`` the tcp data sockets are CurveZMQ; a worker that listens on tcp runs
+    the ZAP authenticator (a thread) on its context before it binds."""
     ctx = zmq.Context()
+    authenticator = None
+    if key is not None and data_endpoint.startswith("tcp://"):
+        from ..transport.auth import start_authenticator
+
+        authenticator = start_authenticator(ctx, key)
     stop = threading.Event()
     interval = plan.settings.heartbeat_interval
     beat = threading.Thread(
         target=_heartbeat, args=(ctx, ctl_endpoint, index, parent, interval, stop), daemon=True
     )
     beat.start()
-    worker = Worker(plan, index, ctl_endpoint, data_endpoint)
+    worker = Worker(plan, index, ctl_endpoint, data_endpoint, key)
     try:
         profile_dir = os.environ.get("CASCATA_PROFILE_DIR")
         if profile_dir:  # for tuning: one cProfile file per worker
@@ -460,4 +502,6 @@ def worker_main(plan: Plan, index: int, ctl_endpoint: str, data_endpoint: str, p
         stop.set()
         beat.join(timeout=2 * interval + 1)
         worker.close()
+        if authenticator is not None:
+            authenticator.stop()
         ctx.term()

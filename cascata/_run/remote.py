@@ -1,0 +1,129 @@
+"""The coordinator's side of a run's remote workers: launch on daemons, relay, host liveness.
+
+The coordinator keeps supervising workers through handles and control records exactly as for
+local ones; this module adds what only remote hosts need: the plan shipped to each daemon, the
+daemons' own records (STARTED, EXITED, BEAT, RELEASED, REFUSED), heartbeats both ways, and
+:class:`~cascata.errors.HostLostError` when a daemon falls silent.
+"""
+
+from __future__ import annotations
+
+import time
+
+import dill
+import zmq
+
+from .._plan import Plan
+from ..errors import HostLostError, PlanRefusedError
+from ..transport import control
+from .hosts import HostLink
+from .launch import RemoteWorkerHandle
+
+# Seconds the coordinator waits for the daemons to confirm every worker exited, beyond the
+# stop ladder's own graces.
+RELEASE_SLACK = 2.0
+
+
+class RemoteWorkers:
+    """The daemons of one run and the handles of the workers they host."""
+
+    def __init__(self, plan: Plan, links: list[HostLink]) -> None:
+        self.plan = plan
+        self.links = {link.address: link for link in links}
+        self.handles = {
+            i: RemoteWorkerHandle(i, self.links[plan.host_of(i)])
+            for i in range(plan.num_workers)
+            if plan.host_of(i) in self.links
+        }
+
+    def launch(self) -> None:
+        """Ship the plan to every daemon with the indices of the workers it must start.
+
+        Code travels with the plan: dill pickles importable functions by reference and those of
+        ``__main__`` (a script, a notebook) by value, with the globals they use (``recurse``)."""
+        payload = dill.dumps(self.plan, recurse=True)
+        settings = self.plan.settings
+        for address, link in self.links.items():
+            workers = [i for i, h in self.handles.items() if h.host == address]
+            link.send(
+                control.Launch(
+                    self.plan.run_id, workers, payload, settings.heartbeat_interval,
+                    settings.host_timeout, settings.term_grace,
+                )
+            )
+
+    def register(self, poller: zmq.Poller) -> None:
+        for link in self.links.values():
+            poller.register(link.sock, zmq.POLLIN)
+
+    def drain(self, link: HostLink, out: list[tuple[int, control.Record]]) -> None:
+        """Read what ``link`` has: workers' messages go to ``out``; the daemon's are handled."""
+        while True:
+            try:
+                frames = link.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            link.last_seen = time.monotonic()
+            if len(frames) == 2:
+                who = control.WorkerId.parse(frames[0]).index
+                if who in self.handles and self.handles[who].host == link.address:
+                    out.append((who, control.decode(frames[1])))
+                continue
+            self._host_record(link, control.decode(frames[-1]))
+
+    def _host_record(self, link: HostLink, record: control.Record) -> None:
+        if isinstance(record, control.Started):
+            for i, pid in record.pids.items():
+                self.handles[i].pid = pid
+        elif isinstance(record, control.Exited):
+            handle = self.handles.get(record.worker)
+            if handle is not None and handle.status is None:
+                handle.status = record.status
+        elif isinstance(record, control.Released):
+            link.released = True
+        elif isinstance(record, control.Refused):
+            if "shutting down" in record.reason:
+                raise HostLostError(link.address, record.reason)
+            raise PlanRefusedError(link.address, record.reason)
+
+    def check(self) -> None:
+        """Send heartbeats that are due; HostLostError for a daemon silent too long."""
+        now = time.monotonic()
+        settings = self.plan.settings
+        for link in self.links.values():
+            if now - link.last_sent >= settings.heartbeat_interval:
+                link.send(control.Beat())
+            silent = now - link.last_seen
+            if silent > settings.host_timeout:
+                raise HostLostError(
+                    link.address,
+                    f"no word from its daemon for {silent:.1f} s (the host died, the network "
+                    "between us is cut, or the daemon was stopped)",
+                )
+
+    def release(self, grace: float) -> None:
+        """Ask every daemon to stop the run's workers and wait (bounded) until they confirm."""
+        for link in self.links.values():
+            try:
+                link.send(control.Release(grace))
+            except zmq.ZMQError:
+                link.released = True
+        settings = self.plan.settings
+        deadline = time.monotonic() + grace + settings.term_grace + RELEASE_SLACK
+        poller = zmq.Poller()
+        self.register(poller)
+        while not all(link.released for link in self.links.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            ready = dict(poller.poll(min(left, 0.05) * 1000))
+            for link in self.links.values():
+                if link.sock in ready:
+                    try:
+                        self.drain(link, [])
+                    except (HostLostError, PlanRefusedError):
+                        link.released = True
+
+    def close(self) -> None:
+        for link in self.links.values():
+            link.close()

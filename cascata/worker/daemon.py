@@ -1,0 +1,206 @@
+"""The ``cascata worker`` daemon: serves plans from authenticated coordinators on one host.
+
+It listens on one ROUTER socket (CurveZMQ server, ZAP allow-list of the cluster key, in a thread).
+A coordinator connects out to it (DEALER), says :class:`~cascata.transport.control.Hello` with its
+versions, and sends a :class:`~cascata.transport.control.Launch` carrying the pickled plan: the
+daemon starts fresh worker processes (``python -m cascata.worker.child``) that unpickle it; the
+daemon itself never does, it only passes bytes. Workers talk to the daemon over ipc; the daemon
+relays their control messages to the coordinator and back. Heartbeats go both ways: when the
+coordinator falls silent the daemon stops the plan's workers and waits for the next plan. Anything
+malformed is logged and answered, never fatal; one plan runs at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import zmq
+
+from ..transport import control, sockets
+from ..transport.auth import load_key, start_authenticator
+from ..transport.endpoints import is_all_interfaces, parse_address, tcp_endpoint
+from .session import Session, versions
+
+logger = logging.getLogger("cascata.worker")
+
+# Milliseconds the service loop waits for a message per turn (bounds timer and signal reaction).
+POLL_MS = 50
+# Plan ids remembered to refuse a replay; the oldest are forgotten beyond this many (at 40 bytes
+# each, a few hundred kB), so a daemon serving plans for weeks does not grow.
+SEEN_PLANS = 10_000
+
+
+class Daemon:
+    """One host's service. ``serve()`` runs until SIGTERM/SIGINT, ending any run it serves."""
+
+    def __init__(
+        self, listen: str, key_file: str, processes: int, allow_all_interfaces: bool = False
+    ) -> None:
+        host, port = parse_address(listen)
+        if is_all_interfaces(host) and not allow_all_interfaces:
+            raise ValueError(
+                f"--listen {listen} would accept connections on every network interface; give the "
+                "address of the interface the other hosts reach (e.g. 10.0.0.5:7700), or add "
+                "--allow-all-interfaces if you mean it"
+            )
+        if processes < 1:
+            raise ValueError(f"--processes must be at least 1, got {processes}")
+        self.key_file = os.path.abspath(key_file)
+        self.key = load_key(self.key_file)
+        self.host = host
+        self.processes = processes
+        self.ctx = zmq.Context()
+        self.auth = start_authenticator(self.ctx, self.key)
+        self.router = sockets.open_control_router(self.ctx)
+        try:
+            bound = sockets.bind(self.router, tcp_endpoint(host, port or "*"), self.key)
+        except BaseException:
+            self.close()
+            raise
+        self.address = f"{host}:{bound.rsplit(':', 1)[1]}"
+        self.session: Session | None = None
+        self._seen: dict[str, None] = {}
+        self._stop = False
+
+    def ready_line(self) -> str:
+        py, ver, dill_ver = versions()
+        return (
+            f"cascata worker ready on {self.address}: {self.processes} processes, "
+            f"Python {py}, cascata {ver}, dill {dill_ver}"
+        )
+
+    def serve(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        print(self.ready_line(), flush=True)
+        try:
+            while not self._stop:
+                self._turn()
+        finally:
+            if self.session is not None:
+                self._refuse(self.session.peer, f"the daemon at {self.address} is shutting down")
+                self.session.stop_now()
+                self.session = None
+            self.close()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop = True
+
+    def close(self) -> None:
+        sockets.close(self.router)
+        self.auth.stop()
+        self.ctx.term()
+
+    # -- one turn of the service loop -------------------------------------------------------------
+
+    def _turn(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        session = self.session
+        if session is not None:
+            poller.register(session.workers_router, zmq.POLLIN)
+        ready = dict(poller.poll(POLL_MS))
+        if self.router in ready:
+            self._drain_coordinators()
+        if session is not None:
+            if session.workers_router in ready:
+                session.relay_from_workers(self.router)
+            session.tick(self.router)
+            if session.finished:
+                logger.info("plan %s ended", session.plan_id)
+                session.close()
+                self.session = None
+
+    def _drain_coordinators(self) -> None:
+        while True:
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            peer, body = frames[0], frames[1:]
+            try:
+                self._handle(peer, body)
+            except Exception as exc:  # a bad message must never take the daemon down
+                logger.warning("message from %s refused: %s", _peer_name(peer), exc)
+                self._refuse(peer, f"malformed message: {exc}")
+
+    def _handle(self, peer: bytes, body: list[bytes]) -> None:
+        session = self.session
+        if len(body) == 2:  # a control message for one of the plan's workers
+            if session is None or peer != session.peer:
+                raise ValueError("a worker message outside any plan of this coordinator")
+            session.relay_to_worker(body[0], body[1])
+            return
+        if len(body) != 1:
+            raise ValueError(f"{len(body)} frames; expected 1 or 2")
+        record = control.decode(body[0])
+        if session is not None and peer == session.peer:
+            session.last_seen = time.monotonic()
+        if isinstance(record, control.Hello):
+            self._hello(peer, record)
+        elif isinstance(record, control.Launch):
+            self._launch(peer, record)
+        elif isinstance(record, control.Release) and session is not None and peer == session.peer:
+            session.release(record.grace)
+        elif not isinstance(record, control.Beat):
+            raise ValueError(f"unexpected {record.KIND!r} message")
+
+    def _hello(self, peer: bytes, hello: control.Hello) -> None:
+        py, ver, dill_ver = versions()
+        mismatch = []
+        if hello.python.split(".")[:2] != py.split(".")[:2]:
+            mismatch.append(f"Python {hello.python} there, {py} here")
+        if hello.cascata != ver:
+            mismatch.append(f"cascata {hello.cascata} there, {ver} here")
+        if hello.by_value and hello.dill != dill_ver:
+            mismatch.append(f"dill {hello.dill} there, {dill_ver} here (code travels by value)")
+        if mismatch:
+            reason = "versions differ: " + "; ".join(mismatch) + ". Install the same versions on every host."
+            logger.warning("refused coordinator %s: %s", _peer_name(peer), reason)
+            self._refuse(peer, reason)
+            return
+        welcome = control.Welcome(self.address, self.processes, py, ver, dill_ver)
+        self.router.send_multipart([peer, welcome.encode()])
+
+    def _launch(self, peer: bytes, launch: control.Launch) -> None:
+        if launch.plan_id in self._seen:
+            raise ValueError(f"plan {launch.plan_id} was already run here; a replayed plan is refused")
+        if self.session is not None:
+            raise ValueError(f"busy with plan {self.session.plan_id} of another run; try again later")
+        if not launch.workers or len(launch.workers) > self.processes:
+            raise ValueError(f"asks for {len(launch.workers)} workers; this host offers {self.processes}")
+        self._seen[launch.plan_id] = None
+        if len(self._seen) > SEEN_PLANS:
+            del self._seen[next(iter(self._seen))]
+        session = Session(self.ctx, peer, launch, self.host, self.address, self.key_file)
+        logger.info("plan %s: starting %d worker(s)", launch.plan_id, len(launch.workers))
+        try:
+            session.start(self.router)
+        except BaseException:
+            session.stop_now()
+            raise
+        self.session = session
+
+    def _refuse(self, peer: bytes, reason: str) -> None:
+        try:
+            self.router.send_multipart([peer, control.Refused(reason).encode()], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the peer is gone
+
+
+def _peer_name(peer: bytes) -> str:
+    return peer.hex()[:12]
+
+
+def run_daemon(listen: str, key_file: str, processes: int | None, allow_all_interfaces: bool) -> None:
+    """Start a daemon and serve until SIGTERM (used by the CLI)."""
+    if processes is None:
+        processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    Daemon(listen, key_file, processes, allow_all_interfaces).serve()

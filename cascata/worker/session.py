@@ -1,0 +1,176 @@
+"""One plan served by a daemon: its worker processes, the control relay, heartbeats, the stop ladder.
+
+The daemon's service loop calls :meth:`Session.tick` every turn; nothing here blocks except
+:meth:`Session.stop_now` (the daemon is shutting down). The plan travels to the workers as a file
+in a private run directory (mode 0700): only the fresh worker processes unpickle it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+import zmq
+
+from ..transport import control, sockets
+from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
+
+logger = logging.getLogger("cascata.worker")
+
+# Seconds between checks while stop_now() waits for workers to exit.
+_REAP_POLL = 0.01
+
+
+def versions() -> tuple[str, str, str]:
+    """Python, cascata and dill versions of this process, as a daemon and a coordinator compare them."""
+    import dill
+
+    return platform.python_version(), metadata.version("cascata"), dill.__version__
+
+
+class Session:
+    """The workers one coordinator's plan runs on this host, and the relay between them."""
+
+    def __init__(
+        self, ctx: zmq.Context, peer: bytes, launch: control.Launch, host: str, address: str,
+        key_file: str,
+    ) -> None:
+        self.peer = peer
+        self.plan_id = launch.plan_id
+        self._launch = launch
+        self._host = host
+        self._address = address
+        self._key_file = key_file
+        self.run_dir = make_run_dir()
+        self.workers_router = sockets.open_control_router(ctx)
+        self._ctl = ipc_endpoint(self.run_dir, "ctl")
+        sockets.bind(self.workers_router, self._ctl)
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._reported: set[int] = set()
+        self.last_seen = time.monotonic()
+        self._last_beat = 0.0
+        self._term_at: float | None = None
+        self._kill_at = 0.0
+        self._termed = False
+        self.finished = False
+
+    def start(self, router: zmq.Socket) -> None:
+        """Write the plan where only this user can read it, start one process per worker."""
+        plan_path = os.path.join(self.run_dir, "plan")
+        fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self._launch.payload)
+        for index in self._launch.workers:
+            argv = [
+                sys.executable, "-m", "cascata.worker.child", str(index), self._ctl, self._host,
+                self._key_file, str(os.getpid()), self._address, plan_path,
+            ]
+            # A session of its own: the stop ladder signals the worker's whole process group
+            # (what its components started, too), and a Ctrl-C at the daemon's terminal does not
+            # reach it.
+            self.procs[index] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        pids = {i: p.pid for i, p in self.procs.items()}
+        router.send_multipart([self.peer, control.Started(pids).encode()])
+
+    # -- relay ------------------------------------------------------------------------------------
+
+    def relay_from_workers(self, router: zmq.Socket) -> None:
+        while True:
+            try:
+                ident, *rest = self.workers_router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(rest) != 1 or control.WorkerId.parse(ident).index not in self.procs:
+                logger.warning("dropped a malformed message from a worker of plan %s", self.plan_id)
+                continue
+            router.send_multipart([self.peer, ident, rest[0]])
+
+    def relay_to_worker(self, ident: bytes, frame: bytes) -> None:
+        wid = control.WorkerId.parse(ident)
+        if wid.index not in self.procs:
+            raise ValueError(f"plan {self.plan_id} has no {wid} on this host")
+        self.workers_router.send_multipart([wid.control, frame])
+
+    # -- timers -----------------------------------------------------------------------------------
+
+    def tick(self, router: zmq.Socket) -> None:
+        now = time.monotonic()
+        for index, proc in self.procs.items():
+            if index not in self._reported and proc.poll() is not None:
+                self._reported.add(index)
+                status = _wait_status(proc.returncode)
+                router.send_multipart([self.peer, control.Exited(index, status).encode()])
+        if now - self._last_beat >= self._launch.heartbeat_interval:
+            self._last_beat = now
+            router.send_multipart([self.peer, control.Beat().encode()])
+        if self._term_at is None and now - self.last_seen > self._launch.host_timeout:
+            logger.warning(
+                "plan %s: no word from its coordinator for %.1f s; stopping its workers",
+                self.plan_id, now - self.last_seen,
+            )
+            self._send_all(control.Abort())
+            self.release(self._launch.term_grace)
+        if self._term_at is not None:
+            self._ladder(router, now)
+
+    def release(self, grace: float) -> None:
+        """The run is over: workers get ``grace`` seconds to exit, then SIGTERM, then SIGKILL."""
+        if self._term_at is None:
+            self._term_at = time.monotonic() + grace
+            self._kill_at = self._term_at + self._launch.term_grace
+
+    def _ladder(self, router: zmq.Socket, now: float) -> None:
+        if len(self._reported) == len(self.procs):
+            router.send_multipart([self.peer, control.Released().encode()])
+            self.finished = True
+        elif now >= self._kill_at:
+            self._signal_all(signal.SIGKILL)
+        elif now >= (self._term_at or now) and not self._termed:
+            self._termed = True
+            self._signal_all(signal.SIGTERM)
+
+    def _send_all(self, record: control.Record) -> None:
+        data = record.encode()
+        for index in self.procs:
+            self.workers_router.send_multipart([control.WorkerId(index).control, data])
+
+    def _signal_all(self, sig: int) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    # -- end --------------------------------------------------------------------------------------
+
+    def stop_now(self) -> None:
+        """Abort the plan and wait (bounded) until every worker exited: the daemon is stopping."""
+        self._send_all(control.Abort())
+        for sig, wait in ((None, self._launch.term_grace), (signal.SIGTERM, self._launch.term_grace),
+                          (signal.SIGKILL, 5.0)):
+            if sig is not None:
+                self._signal_all(sig)
+            deadline = time.monotonic() + wait
+            while any(p.poll() is None for p in self.procs.values()) and time.monotonic() < deadline:
+                time.sleep(_REAP_POLL)
+        self.close()
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                self._signal_all(signal.SIGKILL)
+                proc.wait()
+        sockets.close(self.workers_router)
+        remove_run_dir(self.run_dir)
+
+
+def _wait_status(returncode: int) -> int:
+    """subprocess's return code as a raw wait status (what WorkerHandle.status holds)."""
+    return -returncode if returncode < 0 else returncode << 8

@@ -1,0 +1,290 @@
+"""Runs on cascata worker daemons (real subprocesses on loopback ports, CurveZMQ, real kills)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cascata import (
+    AuthenticationError,
+    ComponentError,
+    Graph,
+    GraphError,
+    HostLostError,
+    PlanRefusedError,
+    component,
+    inport,
+    log,
+    outport,
+)
+from cascata.transport.auth import generate_key_file
+from tests.components import Source
+from tests.daemons import ROOT
+from tests.helpers import poll_for
+
+pytestmark = pytest.mark.slow
+
+
+@component
+@inport("x")
+@outport("out")
+async def WhereAmI(x, out):
+    """Sends (x, the pid of the process that started this worker: the daemon)."""
+    await out.send((x, os.getppid()))
+
+
+@component
+@inport("x")
+@outport("out")
+async def Slow(x, out):
+    await asyncio.sleep(0.01)
+    await out.send(x)
+
+
+@component
+@inport("x")
+async def Fails(x):
+    if x == 3:
+        raise RuntimeError("item three is bad")
+
+
+@component
+@inport("x")
+async def Logs(x):
+    if x == 0:
+        log.info("hello from a daemon")
+
+
+def pipeline(middle, n=200):
+    g = Graph()
+    g.src = Source
+    g.mid = middle
+    g.src.n < n
+    g.src.out >> g.mid.x
+    return g
+
+
+def test_a_graph_over_two_daemons_delivers_every_item_from_both_hosts(daemons, key_file):
+    a, b = daemons(2)
+    g = Graph()
+    g.src = Source
+    g.ws = WhereAmI * 4
+    g.src.n < 400
+    g.src.out >> g.ws.x
+    items = g.collect(g.ws.out)
+    report = g.run(workers=[a.address, b.address], key_file=key_file)
+    assert sorted(x for x, _ in items) == list(range(400))
+    assert {ppid for _, ppid in items} == {a.pid, b.pid}  # group members on both hosts
+    assert {w.host for w in report.workers.values()} <= {"vm", os.uname().nodename}
+    poll_for(lambda: not a.workers() and not b.workers())
+
+
+def test_environment_variables_name_the_workers_and_the_key(daemons, key_file, monkeypatch):
+    (a,) = daemons(1)
+    monkeypatch.setenv("CASCATA_WORKERS", a.address)
+    monkeypatch.setenv("CASCATA_KEY_FILE", key_file)
+    g = pipeline(WhereAmI, 50)
+    items = g.collect(g.mid.out)
+    g.run()
+    assert sorted(items) == [(i, a.pid) for i in range(50)]
+
+
+def test_a_wrong_key_is_an_authentication_error_naming_the_daemon(daemons, tmp_path):
+    (a,) = daemons(1)
+    other = tmp_path / "other.key"
+    generate_key_file(other)
+    g = pipeline(WhereAmI, 5)
+    started = time.monotonic()
+    with pytest.raises(AuthenticationError, match=a.address):
+        g.run(workers=[a.address], key_file=str(other))
+    assert time.monotonic() - started < 10
+    assert not a.workers()
+
+
+def test_a_component_error_on_a_daemon_names_the_component_and_the_host(daemons, key_file):
+    (a,) = daemons(1)
+    g = pipeline(Fails, 10)
+    with pytest.raises(ComponentError, match="item three is bad") as info:
+        g.run(workers=[a.address], key_file=key_file)
+    assert "mid@Fails" in str(info.value) and a.address in info.value.worker
+    poll_for(lambda: not a.workers())
+
+
+def test_log_lines_from_a_daemon_reach_the_caller_tagged_with_the_host(daemons, key_file, capfd):
+    (a,) = daemons(1)
+    g = pipeline(Logs, 3)
+    g.run(workers=[a.address], key_file=key_file)
+    err = capfd.readouterr().err
+    assert f"mid@Logs: [{a.address}] hello from a daemon" in err
+
+
+def test_a_host_killed_mid_run_is_host_lost_naming_it_and_the_other_host_serves_again(
+    daemons, key_file
+):
+    a, b = daemons(2)
+    g = Graph()
+    g.src = Source
+    g.ws = Slow * 4
+    g.src.n < 100_000
+    g.src.out >> g.ws.x
+    g.start(workers=[a.address, b.address], key_file=key_file)
+    poll_for(lambda: len(a.workers()) == 2 and len(b.workers()) == 2, timeout=30)
+    time.sleep(0.5)
+    killed = time.monotonic()
+    for p in b.workers():
+        p.kill()
+    b.signal(signal.SIGKILL)
+    with pytest.raises(HostLostError, match=b.address) as info:
+        g.join()
+    assert time.monotonic() - killed < 10
+    assert info.value.address == b.address
+    poll_for(lambda: not a.workers())
+    g2 = pipeline(WhereAmI, 20)
+    items = g2.collect(g2.mid.out)
+    g2.run(workers=[a.address], key_file=key_file)
+    assert len(items) == 20
+
+
+def test_a_host_that_falls_silent_is_host_lost_within_seconds(daemons, key_file):
+    (a,) = daemons(1)
+    g = pipeline(Slow, 100_000)
+    g.start(workers=[a.address], key_file=key_file)
+    poll_for(lambda: len(a.workers()) >= 1, timeout=30)
+    time.sleep(0.5)
+    frozen = time.monotonic()
+    for p in a.workers():
+        p.suspend()
+    a.signal(signal.SIGSTOP)  # no exit, no reset: silence, as when the network is cut
+    try:
+        with pytest.raises(HostLostError, match=a.address):
+            g.join()
+        assert time.monotonic() - frozen < 10
+    finally:
+        a.signal(signal.SIGCONT)
+        for p in a.workers():
+            p.resume()
+
+
+COORDINATOR = """
+import sys
+sys.path.insert(0, {root!r})
+from cascata import Graph
+from tests.test_run_hosts import Slow
+from tests.components import Source
+g = Graph()
+g.src = Source
+g.mid = Slow
+g.src.n < 100_000
+g.src.out >> g.mid.x
+g.run(workers=[{address!r}], key_file={key!r})
+"""
+
+
+def test_when_the_coordinator_dies_its_remote_workers_exit_and_the_daemon_serves_on(
+    daemons, key_file, tmp_path
+):
+    (a,) = daemons(1)
+    script = tmp_path / "coordinator.py"
+    script.write_text(COORDINATOR.format(root=str(ROOT), address=a.address, key=key_file))
+    proc = subprocess.Popen([sys.executable, str(script)])
+    try:
+        poll_for(lambda: len(a.workers()) == 2, timeout=30)
+        time.sleep(0.5)
+        proc.kill()
+        proc.wait()
+        killed = time.monotonic()
+        poll_for(lambda: not a.workers(), timeout=15)
+        assert time.monotonic() - killed < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    g = pipeline(WhereAmI, 20)
+    items = g.collect(g.mid.out)
+    g.run(workers=[a.address], key_file=key_file)
+    assert len(items) == 20
+
+
+def test_a_module_missing_on_the_host_is_named_before_the_run_starts(daemons, key_file, tmp_path):
+    (a,) = daemons(1)
+    extra = tmp_path / "only_here"
+    extra.mkdir()
+    (extra / "hosts_only_helper.py").write_text("def triple(x):\n    return 3 * x\n")
+    sys.path.insert(0, str(extra))
+    try:
+        import hosts_only_helper
+
+        @component
+        @inport("x")
+        async def UsesHelper(x):
+            hosts_only_helper.triple(x)
+
+        g = pipeline(UsesHelper, 5)
+        with pytest.raises(PlanRefusedError, match="hosts_only_helper") as info:
+            g.run(workers=[a.address], key_file=key_file)
+        assert info.value.address == a.address
+    finally:
+        sys.path.remove(str(extra))
+        sys.modules.pop("hosts_only_helper", None)
+    poll_for(lambda: not a.workers())
+
+
+@component
+@inport("x")
+@outport("out")
+async def Where(x, out):
+    """Sends (x, the pid of the process that started this worker)."""
+    await out.send((x, os.getppid()))
+
+
+def test_local_workers_and_a_daemon_serve_one_run_with_pins(daemons, key_file):
+    (a,) = daemons(1)
+    g = Graph()
+    g.src = Source
+    g.ws = WhereAmI * 2
+    g.sink = Where
+    g.src.n < 300
+    g.src.out >> g.ws.x
+    g.ws.out >> g.sink.x
+    items = g.collect(g.sink.out)
+    g.run(workers=["local", a.address], key_file=key_file,
+          pin={"ws": a.address, "sink": "local", "src": "local"})
+    assert sorted((x, ws_host) for (x, ws_host), _ in items) == [(i, a.pid) for i in range(300)]
+    assert {sink_host for _, sink_host in items} == {os.getpid()}  # forked here: local
+
+
+def test_a_pin_to_a_host_the_run_lacks_or_to_an_unknown_component_fails_before_starting():
+    g = pipeline(WhereAmI, 5)
+    with pytest.raises(ValueError, match="'mid' on '10.9.9.9:7700', which this run does not have"):
+        g.run(pin={"mid": "10.9.9.9:7700"})
+    with pytest.raises(GraphError, match="pin names 'nope'"):
+        g.run(pin={"nope": "local"})
+
+
+def test_running_on_hosts_without_a_key_says_how_to_get_one(monkeypatch):
+    monkeypatch.delenv("CASCATA_KEY_FILE", raising=False)
+    g = pipeline(WhereAmI, 5)
+    with pytest.raises(ValueError, match="cascata keygen"):
+        g.run(workers=["127.0.0.1:7"])
+
+
+def test_a_malformed_worker_address_is_an_address_error():
+    g = pipeline(WhereAmI, 5)
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        g.run(workers=["nonsense"], key_file="/nonexistent")
+
+
+
+def test_the_two_hosts_example_runs_as_a_script_with_its_code_travelling_by_value(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "two_hosts.py")], capture_output=True, text=True,
+        timeout=90, cwd=tmp_path,  # not the repository: __main__'s components travel by value
+    )
+    assert out.returncode == 0, out.stderr
+    assert "1000 squares, sum 332833500, computed under 2 daemons" in out.stdout
