@@ -201,6 +201,9 @@ def run_daemon(listen: str, key_file: str, processes: int | None, allow_all_inte
     """Start a daemon and serve until SIGTERM (used by the CLI)."""
     if processes is None:
         processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    daemon = Daemon(listen, key_file, processes, allow_all_interfaces)
+    # Configured once the daemon runs (not when it refuses to start, which may happen inside
+    # another program, such as a test calling the CLI).
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    Daemon(listen, key_file, processes, allow_all_interfaces).serve()
+    daemon.serve()

@@ -20,8 +20,9 @@ from cascata.worker.session import versions
 from tests.components import Double, Source
 from tests.helpers import poll_for
 
-# Seconds a raw peer waits for the daemon's answer.
-ANSWER_TIMEOUT = 10.0
+# Seconds a raw peer waits for the daemon's answer (some answers wait for a fresh process to
+# start, which takes seconds on a busy machine).
+ANSWER_TIMEOUT = 30.0
 
 
 # -- refusing to start -----------------------------------------------------------------------------
