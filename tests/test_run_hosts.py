@@ -288,3 +288,18 @@ def test_the_two_hosts_example_runs_as_a_script_with_its_code_travelling_by_valu
     )
     assert out.returncode == 0, out.stderr
     assert "1000 squares, sum 332833500, computed under 2 daemons" in out.stdout
+
+
+def test_a_remote_worker_busy_in_a_long_c_call_is_busy_not_frozen(daemons, key_file):
+    from tests.test_run_liveness import SortBig
+
+    (a,) = daemons(1)
+    g = Graph()
+    g.src = Source
+    g.sort = SortBig
+    g.src.n < 1
+    g.sort.n < 2_000_000  # 1.5-2 s of sorting holding the GIL: the heartbeat thread is silent
+    g.src.out >> g.sort.x
+    items = g.collect(g.sort.out)
+    g.run(workers=[a.address], key_file=key_file, liveness_timeout=1.0)
+    assert items == [0]

@@ -107,6 +107,11 @@ class RemoteWorkerHandle(WorkerHandle):
     def __init__(self, index: int, link: Any) -> None:
         super().__init__(index, link.address)
         self.link = link
+        # The latest CPU reading the daemon sent (control.Beat), for the liveness rule.
+        self.last_sample: ProcessSample | None = None
+
+    def sample(self) -> ProcessSample | None:
+        return self.last_sample
 
     def start(self) -> None:
         pass  # the daemon starts every worker of its host at once, on LAUNCH

@@ -16,6 +16,7 @@ import zmq
 from .._plan import Plan
 from ..errors import HostLostError, PlanRefusedError
 from ..transport import control
+from ..worker.liveness import ProcessSample
 from .hosts import HostLink
 from .launch import RemoteWorkerHandle
 
@@ -79,6 +80,10 @@ class RemoteWorkers:
             handle = self.handles.get(record.worker)
             if handle is not None and handle.status is None:
                 handle.status = record.status
+        elif isinstance(record, control.Beat):
+            for i, (ticks, state) in record.cpu.items():
+                if i in self.handles:
+                    self.handles[i].last_sample = ProcessSample(ticks, state)
         elif isinstance(record, control.Released):
             link.released = True
         elif isinstance(record, control.Refused):

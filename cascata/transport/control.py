@@ -278,9 +278,12 @@ class Started(Record):
 
 @dataclass(frozen=True)
 class Beat(Record):
-    """A heartbeat between coordinator and daemon (either way)."""
+    """A heartbeat between coordinator and daemon (either way). From a daemon, ``cpu`` gives each
+    of its workers' CPU ticks and process state, so a worker busy in a long C call that silences
+    its heartbeat thread is seen busy, not frozen."""
 
     KIND: ClassVar[str] = "beat"
+    cpu: dict[int, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import zmq
 
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
+from .pool import sample_process
 
 logger = logging.getLogger("cascata.worker")
 
@@ -108,7 +109,12 @@ class Session:
                 router.send_multipart([self.peer, control.Exited(index, status).encode()])
         if now - self._last_beat >= self._launch.heartbeat_interval:
             self._last_beat = now
-            router.send_multipart([self.peer, control.Beat().encode()])
+            cpu = {}
+            for index, proc in self.procs.items():
+                sample = sample_process(proc.pid)
+                if sample is not None:
+                    cpu[index] = [sample.cpu_ticks, sample.state]
+            router.send_multipart([self.peer, control.Beat(cpu).encode()])
         if self._term_at is None and now - self.last_seen > self._launch.host_timeout:
             logger.warning(
                 "plan %s: no word from its coordinator for %.1f s; stopping its workers",
