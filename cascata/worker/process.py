@@ -30,6 +30,7 @@ from .ending import abandon_process, complete_work
 from .inputs import DONE, WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import USER_ERRORS, ComponentRuntime, UserExit
+from .unawaited import watch_sends
 
 HOST = socket.gethostname()
 UNREAD_QUEUE_HINT = (
@@ -321,6 +322,7 @@ class Worker:
             self.report_error(ProtocolError(f"{self.name} could not build its plan: {exc}"))
             await self._wait_stop()
             return
+        self._sends = watch_sends(self.plan, self.index, self.name, self.runtimes, self.report_error)
         self.send_ctl(control.Ready(self.data_endpoint, os.getpid(), self.binds))
         go = control.decode(await self.ctl.recv())
         if not isinstance(go, control.Go):
@@ -423,6 +425,9 @@ class Worker:
         return stats
 
     def close(self) -> None:
+        sends = getattr(self, "_sends", None)
+        if sends is not None:
+            sends.uninstall()
         extra = [self.pull_remote] if self.pull_remote is not None else []
         for sock in [self.ctl, self.pull, *extra, *self._push.values()]:
             sockets.close(sock)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._plan import ComponentPlan, FiringGroup
-from ..log import current_component, register_frame_owner
+from ..log import current_component, log, register_frame_owner
 from .firing import Batcher, Zip, is_source
 from .inputs import DONE, EMPTY, END, Activity, InputChannel
 from .ports import InlineAbort, OutputPort, PersistentValue
@@ -95,6 +95,7 @@ class ComponentRuntime:
         self.inline = False  # set when the only publisher runs this component in its send
         self._inline_port: str | None = None
         self._firings = 0
+        self._warned_return = False
 
     @property
     def firings(self) -> int:
@@ -144,7 +145,8 @@ class ComponentRuntime:
             # An inline consumer fires once per item it receives: ``received`` is its firings.
             n = channel.received = channel.received + 1
             try:
-                await call(item)
+                if await call(item) is not None:
+                    runtime.returned()
             except InlineAbort:
                 raise
             except USER_ERRORS as exc:
@@ -269,7 +271,8 @@ class ComponentRuntime:
                         return
                     since = clock()
                 fired += 1
-                await call(value)
+                if await call(value) is not None:
+                    self.returned()
                 # Items queued here would otherwise be run back to back without yielding: give
                 # the rest of the worker (other components, the socket reader) a turn now and
                 # then, so a CPU-heavy component does not starve its peers of credit and data.
@@ -288,7 +291,18 @@ class ComponentRuntime:
 
     async def _fire(self) -> None:
         self._firings += 1
-        await self.plan.runner(**self.values)
+        if await self.plan.runner(**self.values) is not None:
+            self.returned()
+
+    def returned(self) -> None:
+        """The runner returned a value: dropped, so probably meant to be sent. Said once."""
+        if self._warned_return:
+            return
+        self._warned_return = True
+        log.warning(
+            "the runner returned a value, which is dropped: to pass it downstream, send it "
+            "(`await port.send(value)`) instead of returning it"
+        )
 
 
 def _positional_names(func: Any) -> list[str] | None:
