@@ -260,3 +260,27 @@ def test_processes_started_by_a_killed_worker_are_stopped_with_it():
     finally:
         for p in _sleepers(marker):
             p.kill()
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_no_process_a_component_started_on_a_daemons_worker_outlives_the_run(daemons, key_file, fail):
+    (d,) = daemons(1)
+    marker = f"1234.{uuid.uuid4().int % 10**6:06d}"
+    g = Graph()
+    g.src = Source
+    g.run_it = StartsSleep
+    g.src.n < 3
+    g.run_it.marker < marker
+    g.run_it.fail < fail
+    g.src.out >> g.run_it.x
+    try:
+        if fail:
+            with pytest.raises(ComponentError, match="failed after starting a process"):
+                g.run(workers=[d.address], key_file=key_file)
+        else:
+            g.run(workers=[d.address], key_file=key_file)
+        # the daemon's workers end as local ones do: what their components started is stopped
+        poll_for(lambda: not _sleepers(marker), timeout=5)
+    finally:
+        for p in _sleepers(marker):
+            p.kill()

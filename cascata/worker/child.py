@@ -9,9 +9,7 @@ reported to the coordinator as :class:`~cascata.errors.PlanRefusedError` naming 
 
 from __future__ import annotations
 
-import os
 import pickle
-import signal
 import sys
 
 import dill
@@ -21,6 +19,7 @@ from ..errors import PlanRefusedError
 from ..transport import control, sockets
 from ..transport.auth import load_key
 from ..transport.endpoints import tcp_endpoint
+from .ending import end_process, start_process
 from .process import worker_main
 
 # Seconds a worker that could not load its plan waits for the coordinator's ABORT before exiting
@@ -29,7 +28,9 @@ SETUP_FAILURE_WAIT = 5.0
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides how its workers stop
+    # As a forked local worker begins: SIGINT ignored (the daemon decides how its workers stop),
+    # a subreaper for what components start, a clean slate for the multiprocessing exit machinery.
+    start_process()
     index_text, ctl, host, key_file, parent, address, plan_path = argv
     index = int(index_text)
     key = load_key(key_file)
@@ -65,10 +66,12 @@ def _report(index: int, ctl: str, error: PlanRefusedError) -> None:
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
-    # Leave as a forked local worker does: flush, then exit without the interpreter's teardown
-    # (collecting every module's objects), which on a busy host took longer than the grace the
-    # daemon gives a finished worker.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    code = 1
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        # Leave as a forked local worker does (ending.end_process): the shutdown work for what
+        # the components made (threads, queues, files, processes they started), then exit
+        # without the interpreter's teardown (collecting every module's objects), which on a
+        # busy host took longer than the grace the daemon gives a finished worker.
+        end_process(code)
