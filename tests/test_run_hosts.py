@@ -142,7 +142,8 @@ def test_a_host_killed_mid_run_is_host_lost_naming_it_and_the_other_host_serves_
     b.signal(signal.SIGKILL)
     with pytest.raises(HostLostError, match=b.address) as info:
         g.join()
-    assert time.monotonic() - killed < 10
+    # host_timeout (3 s), and no wait for the lost daemon to confirm its workers stopped
+    assert time.monotonic() - killed < 6
     assert info.value.address == b.address
     poll_for(lambda: not a.workers())
     g2 = pipeline(WhereAmI, 20)
@@ -164,7 +165,7 @@ def test_a_host_that_falls_silent_is_host_lost_within_seconds(daemons, key_file)
     try:
         with pytest.raises(HostLostError, match=a.address):
             g.join()
-        assert time.monotonic() - frozen < 10
+        assert time.monotonic() - frozen < 6
     finally:
         a.signal(signal.SIGCONT)
         for p in a.workers():

@@ -88,6 +88,7 @@ class RemoteWorkers:
             link.released = True
         elif isinstance(record, control.Refused):
             if "shutting down" in record.reason:
+                link.released = True
                 raise HostLostError(link.address, record.reason)
             raise PlanRefusedError(link.address, record.reason)
 
@@ -100,6 +101,7 @@ class RemoteWorkers:
                 link.send(control.Beat())
             silent = now - link.last_seen
             if silent > settings.host_timeout:
+                link.released = True  # nothing to wait for from a lost daemon when stopping
                 raise HostLostError(
                     link.address,
                     f"no word from its daemon for {silent:.1f} s (the host died, the network "
