@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from cascata import (
@@ -304,3 +305,25 @@ def test_a_remote_worker_busy_in_a_long_c_call_is_busy_not_frozen(daemons, key_f
     items = g.collect(g.sort.out)
     g.run(workers=[a.address], key_file=key_file, liveness_timeout=1.0)
     assert items == [0]
+
+
+def test_workers_of_one_daemon_exchange_items_over_ipc(daemons, key_file):
+    (a,) = daemons(1)
+    g = pipeline(Slow, 400)  # src on worker 0, mid on worker 1: both on this daemon; 4 s or more
+    items = g.collect(g.mid.out)
+
+    def ipc_data_sockets():
+        names = set()
+        for p in a.workers():
+            try:
+                names |= {os.path.basename(c.laddr) for c in p.net_connections("unix") if c.laddr}
+            except psutil.NoSuchProcess:
+                pass
+        return names
+
+    g.start(workers=[a.address], key_file=key_file)
+    try:
+        assert poll_for(lambda: {"d0", "d1"} <= ipc_data_sockets(), timeout=30)
+    finally:
+        g.join()
+    assert sorted(items) == list(range(400))

@@ -120,8 +120,8 @@ class Coordinator:
                 self.remote = RemoteWorkers(self.plan, self._cluster.connect(self.ctx))
                 self.handles.update(self.remote.handles)
                 self.remote.launch()
-            endpoints, binds = self._wait_ready()
-            self._send_all(control.Go(peers=endpoints, binds=binds))
+            endpoints, binds, ipc = self._wait_ready()
+            self._send_all(control.Go(peers=endpoints, binds=binds, ipc=ipc))
             labels = tuple(c.label for c in self.plan.components)
             self._observers.emit(Started(labels, self.n))
             self._thread = threading.Thread(target=self._supervise, name="cascata-coordinator")
@@ -134,9 +134,10 @@ class Coordinator:
                 raise exc.error from None
             raise
 
-    def _wait_ready(self) -> tuple[dict[int, str], dict[int, dict[int, str]]]:
+    def _wait_ready(self) -> tuple[dict[int, str], dict[int, dict[int, str]], dict[int, str]]:
         endpoints: dict[int, str] = {}
         binds: dict[int, dict[int, str]] = {}
+        ipc: dict[int, str] = {}
         limit = self.plan.settings.start_timeout
         deadline = time.monotonic() + limit
         while len(endpoints) < self.n:
@@ -150,11 +151,13 @@ class Coordinator:
                     endpoints[who] = msg.endpoint
                     if msg.binds:
                         binds[who] = msg.binds
+                    if msg.ipc:
+                        ipc[who] = msg.ipc
                 else:
                     self._handle(who, msg)
             if self.error is not None:
                 raise _Failure(self.error)
-        return endpoints, binds
+        return endpoints, binds, ipc
 
     # -- supervision ----------------------------------------------------------------------------
 

@@ -73,6 +73,8 @@ class Ready(Record):
     endpoint: str
     pid: int
     binds: dict[int, str] = field(default_factory=dict)
+    # On a daemon, the ipc endpoint where peers of the same host reach this worker ("" if none).
+    ipc: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ class Go(Record):
     peers: dict[int, str]
     # For each remote worker, its Ready.binds: where a worker of the caller's machine connects.
     binds: dict[int, dict[int, str]] = field(default_factory=dict)
+    # Each remote worker's Ready.ipc: where workers of its own host connect instead of tcp.
+    ipc: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ..errors import CascataError, ComponentError, ProtocolError, WorkerLostErro
 from ..log import awaiting_component, use_forwarding
 from ..transport import control, sockets
 from ..transport.channel import Dispatcher, Link
-from ..transport.endpoints import remove_run_dir
+from ..transport.endpoints import ipc_endpoint, remove_run_dir
 from .collect import CollectEdge, Collector
 from .ending import abandon_process, complete_work
 from .inputs import DONE, WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
@@ -91,11 +91,20 @@ class Worker:
             if not local and self.plan.host_of(peer) == LOCAL:
                 any_port = self.data_endpoint.rsplit(":", 1)[0] + ":*"
                 self.binds[peer] = sockets.bind(sock, any_port, self.key)
-        # A worker of the caller's machine reads what remote peers send (items, credit) on a
-        # socket of its own that connects out to their binds.
-        self.pull_remote: zmq.Socket | None = None
+        # A second inbound socket, when needed. On the caller's machine: it reads what remote
+        # peers send (items, credit), connecting out to their binds with CurveZMQ. On a daemon:
+        # it reads peers of the same host over ipc (in the daemon's private run directory),
+        # sparing them the encryption of the tcp socket.
+        self.pull_side: zmq.Socket | None = None
+        self.ipc_endpoint = ""
+        mine = self.plan.host_of(self.index)
         if local and any(self.plan.host_of(p) != LOCAL for p in peers):
-            self.pull_remote = sockets.open_data_pull(ctx)
+            self.pull_side = sockets.open_data_pull(ctx)
+        elif not local and self.ctl_endpoint.startswith("ipc://"):
+            if any(self.plan.host_of(p) == mine for p in peers):
+                run_dir = os.path.dirname(self.ctl_endpoint[len("ipc://"):])
+                self.pull_side = sockets.open_data_pull(ctx)
+                self.ipc_endpoint = sockets.bind(self.pull_side, ipc_endpoint(run_dir, f"d{self.index}"))
 
     def _build(self) -> Dispatcher:
         self.collector = Collector(self.send_ctl, self.plan.settings.max_item_bytes)
@@ -323,7 +332,7 @@ class Worker:
             await self._wait_stop()
             return
         self._sends = watch_sends(self.plan, self.index, self.name, self.runtimes, self.report_error)
-        self.send_ctl(control.Ready(self.data_endpoint, os.getpid(), self.binds))
+        self.send_ctl(control.Ready(self.data_endpoint, os.getpid(), self.binds, self.ipc_endpoint))
         go = control.decode(await self.ctl.recv())
         if not isinstance(go, control.Go):
             return
@@ -331,8 +340,8 @@ class Worker:
         for rt in self.runtimes:
             rt.activity.restart_clock()
         tasks = [loop.create_task(self._control_loop()), loop.create_task(self._read_data(dispatcher))]
-        if self.pull_remote is not None:
-            tasks.append(loop.create_task(self._read_data(dispatcher, self.pull_remote)))
+        if self.pull_side is not None:
+            tasks.append(loop.create_task(self._read_data(dispatcher, self.pull_side)))
         comps = self._start_components(loop)
         every = asyncio.gather(*comps)
         await asyncio.wait([every, self._finish], return_when=asyncio.FIRST_COMPLETED)
@@ -391,11 +400,17 @@ class Worker:
         for peer, sock in self._push.items():
             if peer not in self.binds:
                 endpoint = go.peers[peer]
+                if self._same_host(peer) and go.ipc.get(peer):
+                    endpoint = go.ipc[peer]  # a peer of this daemon: ipc, no encryption
                 sockets.connect(sock, endpoint, self._key_for(endpoint))
-        if self.pull_remote is not None:
+        if self.pull_side is not None and self.plan.host_of(self.index) == LOCAL:
             for binds in go.binds.values():
                 if self.index in binds:
-                    sockets.connect(self.pull_remote, binds[self.index], self.key)
+                    sockets.connect(self.pull_side, binds[self.index], self.key)
+
+    def _same_host(self, peer: int) -> bool:
+        mine = self.plan.host_of(self.index)
+        return mine != LOCAL and self.plan.host_of(peer) == mine
 
     def _key_for(self, endpoint: str) -> Any:
         return self.key if endpoint.startswith("tcp://") else None
@@ -428,7 +443,7 @@ class Worker:
         sends = getattr(self, "_sends", None)
         if sends is not None:
             sends.uninstall()
-        extra = [self.pull_remote] if self.pull_remote is not None else []
+        extra = [self.pull_side] if self.pull_side is not None else []
         for sock in [self.ctl, self.pull, *extra, *self._push.values()]:
             sockets.close(sock)
 
