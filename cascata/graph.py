@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import asyncio
-import builtins
 import functools
-import inspect
 import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from ._names import bind_in_caller, check_persists, stacklevel_outside_cascata
 from .component import Component
 from .errors import GraphError
 from .port import NOT_SET, InPort, OutPort, check_direction, describe
@@ -83,7 +82,7 @@ class Graph:
         if name in self._exports and _is_port_handle(value):
             return  # ``g.sub.out >>= x`` assigns the export handle back to itself
         obj = self._add(name, value)
-        _bind_in_caller(name, obj, depth=2)
+        bind_in_caller(name, obj, depth=2)
 
     def _add(self, name: str, value: Any) -> Any:
         from ._groups import ComponentGroup
@@ -165,7 +164,7 @@ class Graph:
                 f"{describe(source)} >> {describe(target)} is already wired; wiring it again "
                 "delivers every item twice (a notebook cell run again?). Build the graph anew "
                 "to wire it once",
-                stacklevel=_stacklevel_outside_cascata(),
+                stacklevel=stacklevel_outside_cascata(),
             )
         root._edges.extend(new)
 
@@ -254,7 +253,7 @@ class Graph:
         if self._run is not None:
             raise GraphError("this graph is already running; call join() first")
         Graph.check_deadlocks(self)
-        _check_persists(self)
+        check_persists(self)
         collects, sinks = collect_sinks(self)
         limit = _check_timeout(timeout)
         hosts = open_hosts(
@@ -374,80 +373,3 @@ def _named(state: dict[str, Any], name: str, tables: tuple[str, ...]) -> Any:
         if entries and name in entries:
             return entries[name]
     return _MISSING
-
-
-def _check_persists(graph: Graph) -> None:
-    """Raise a GraphError naming every persist whose factory cannot take the arguments set, before
-    any worker starts (a worker would otherwise fail on it at its first item)."""
-    problems: dict[str, str] = {}
-    for comp in graph._nodes.values():
-        owner = comp.group_name or comp.name
-        for persist in comp.persists:
-            error = persist.arguments_error()
-            name = f"{owner}.{persist.name}"
-            if error is None or name in problems:
-                continue
-            problems[name] = (
-                f"persist '{name}': its factory cannot take the arguments set ({error}); set "
-                f"them before run() with g.{name} < value (a tuple gives several arguments, a dict "
-                "keyword arguments)"
-            )
-    if problems:
-        raise GraphError("\n".join(problems.values()))
-
-
-def _stacklevel_outside_cascata() -> int:
-    """The ``stacklevel`` that makes a warning point at the first caller outside cascata."""
-    level, frame = 1, sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "cascata":
-        level, frame = level + 1, frame.f_back
-    return level
-
-
-def _bind_in_caller(name: str, obj: Any, depth: int) -> None:
-    """Bind ``name`` in the namespace of the module-level code that wrote ``g.name = ...``, as
-    cascata 0.1 did, warning when that replaces something else the name held there.
-
-    Inside a function nothing is bound (the README says to use ``g.name`` there): Python versions
-    disagree on whether writing a function's locals through its frame takes effect.
-    """
-    try:
-        frame = sys._getframe(depth)
-    except ValueError:
-        return
-    if frame.f_code.co_flags & inspect.CO_OPTIMIZED:
-        return
-    namespace = frame.f_locals
-    old = namespace.get(name, _MISSING)
-    if old is _MISSING and name not in frame.f_globals:
-        old = frame.f_builtins.get(name, _MISSING)
-    if old is not _MISSING and old is not obj and not _bound_by_cascata(old):
-        warnings.warn(
-            f"g.{name} = ... binds '{name}' in this namespace to the new component, replacing "
-            f"{_describe(old, name)}; choose another component name to keep '{name}' as it was "
-            f"(the component is also reachable as g.{name})",
-            stacklevel=depth + 1,
-        )
-    namespace[name] = obj
-
-
-def _bound_by_cascata(value: Any) -> bool:
-    """Whether ``value`` is what a ``g.name = ...`` bound before (a notebook cell run again)."""
-    from ._groups import ComponentGroup
-    from ._subgraph import SubgraphHandle
-
-    return isinstance(value, Component | ComponentGroup | SubgraphHandle)
-
-
-def _describe(value: Any, name: str) -> str:
-    if getattr(builtins, name, _MISSING) is value:
-        return f"the builtin {name}"
-    if isinstance(value, type):
-        return f"the class {value.__module__}.{value.__qualname__}"
-    if inspect.ismodule(value):
-        return f"the module {value.__name__}"
-    if inspect.isroutine(value):
-        return f"the function {getattr(value, '__qualname__', name)}"
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    return f"a {type(value).__name__}: {text}"
