@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -12,11 +13,44 @@ from ..errors import AddressError
 _MAX_IPC_PATH = 107
 
 
+_PREFIX = "cascata-run-"
+
+
 def make_run_dir() -> str:
-    """A fresh directory only this user can enter (mode 0700) for a run's ipc sockets."""
-    path = tempfile.mkdtemp(prefix=f"cascata-run-{os.getpid()}-")  # in TMPDIR, else /tmp
+    """A fresh directory only this user can enter (mode 0700) for a run's ipc sockets.
+
+    Directories that dead processes of this user left behind (a caller or daemon killed with
+    SIGKILL cannot clean up) are removed first, so they do not pile up in TMPDIR."""
+    remove_stale_run_dirs()
+    path = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")  # in TMPDIR, else /tmp
     os.chmod(path, 0o700)
     return path
+
+
+def remove_stale_run_dirs() -> list[str]:
+    """Remove this user's run directories whose owning process no longer exists; return them."""
+    removed = []
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_PREFIX}*-*")):
+        pid_text = os.path.basename(path)[len(_PREFIX) :].split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or os.stat(path).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if not _process_exists(int(pid_text)):
+            remove_run_dir(path)
+            removed.append(path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def ipc_endpoint(run_dir: str, name: str) -> str:
