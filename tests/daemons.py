@@ -23,12 +23,17 @@ STOP_TIMEOUT = 15.0
 
 
 class DaemonProcess:
-    """``python -m cascata.worker --listen 127.0.0.1:0`` with its ready line parsed."""
+    """``python -m cascata.worker --listen 127.0.0.1:0`` with its ready line parsed.
 
-    def __init__(self, key_file: str, processes: int = 2) -> None:
+    ``listen`` and ``wrap`` (argv in, argv out: e.g. a namespace host's ``argv``) let it run
+    elsewhere; ``python`` replaces the interpreter's arguments (e.g. to run a patched daemon)."""
+
+    def __init__(self, key_file: str, processes: int = 2, listen: str = "127.0.0.1:0",
+                 wrap=None, python: list[str] | None = None) -> None:
         self.log = tempfile.NamedTemporaryFile("w+", prefix="cascata-daemon-", suffix=".log")
-        argv = [sys.executable, "-m", "cascata.worker", "--listen", "127.0.0.1:0",
+        argv = [*(python or [sys.executable, "-m", "cascata.worker"]), "--listen", listen,
                 "--key-file", key_file, "--processes", str(processes)]
+        argv = wrap(argv) if wrap else argv
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT)
         self.ready_line = self.proc.stdout.readline().strip() if ready else ""

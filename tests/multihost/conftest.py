@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.daemons import DaemonProcess
 from tests.multihost import netns
 
 
@@ -36,3 +37,25 @@ def no_namespaces_left():
     yield
     left = netns.leftovers()
     assert not left, f"test left network namespaces or links behind: {left}"
+
+
+# The port every namespace daemon listens on (each host has its own network stack).
+DAEMON_PORT = 7700
+
+
+@pytest.fixture
+def host_daemons(key_file, make_hosts):
+    """``host_daemons(hosts, **options)`` starts a ``cascata worker`` daemon in each namespace
+    host, listening on its address; every one is stopped (SIGTERM, then SIGKILL) after the test,
+    before the hosts are torn down."""
+    started: list[DaemonProcess] = []
+
+    def start(hosts, processes: int = 2, key: str | None = None, python=None) -> list[DaemonProcess]:
+        new = [DaemonProcess(key or key_file, processes, listen=f"{h.address}:{DAEMON_PORT}",
+                             wrap=h.argv, python=python) for h in hosts]
+        started.extend(new)
+        return new
+
+    yield start
+    for d in started:
+        d.stop()
