@@ -9,6 +9,12 @@ Runs, interleaved so machine noise hits all alike:
   hop within a host ipc, arrays sent zero-copy.  W1 places source and stage 1 on host A, stages
   2-3 and the sink on host B; W3 the source on A, pass-through and sink on B: one crossing each.
 - ``raw-1host``: the same nodes on one host over ipc (raw_zmq.py as run.py runs it).
+- ``cascata-2hosts``: the same graphs as cascata_impl.py on two ``cascata worker`` daemons, one
+  per namespace host (2 processes each), the components pinned as the raw nodes are placed; the
+  coordinator is this process, in the root namespace. The components travel by value (they are
+  defined in ``__main__``). Stream time: the source's clock before its first item to the sink's
+  after its last (CLOCK_MONOTONIC is one clock for every namespace of a machine).
+- ``cascata-1host``: cascata_impl.py's W1/W3 with default settings on this machine.
 
 Goals (issue 11): W1 across hosts >= 0.7 x single-host cascata; W3 across hosts >= 0.8 x raw
 TCP+CURVE.  Figures are medians with [min..max]; a wrong result is a failure, never a figure.
@@ -33,9 +39,11 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+import cascata_impl  # noqa: E402
 import raw_zmq  # noqa: E402
 import run  # noqa: E402
 
+from cascata import Graph, component, inport, outport, persist  # noqa: E402
 from cascata.transport.auth import (  # noqa: E402
     ClusterKey,
     configure_client,
@@ -44,6 +52,7 @@ from cascata.transport.auth import (  # noqa: E402
     load_key,
     start_authenticator,
 )
+from tests.daemons import DaemonProcess  # noqa: E402
 from tests.multihost import netns  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
@@ -144,6 +153,114 @@ def _run_placed(roles: list[Any], placement: str, hosts: dict[str, netns.Host],
     return raw_zmq._run_nodes(specs, raw_zmq.DEFAULT_TIMEOUT_S, target=host_node_main)
 
 
+# --- cascata across hosts ---------------------------------------------------------------------
+
+
+@component
+@inport("n")
+@outport("out")
+@outport("clock")
+async def Count(n, out, clock):
+    await clock.send(time.monotonic())
+    for i in range(n):
+        await out.send(i)
+
+
+@component
+@inport("x")
+@outport("out")
+async def AddOne(x, out):
+    await out.send(x + 1)
+
+
+@component
+@inport("x")
+@outport("out")
+@persist("acc", lambda n: [0, 0, n])
+async def Total(x, out, acc):
+    """Sums the items; after the n-th sends (its clock, the sum, the count)."""
+    state = acc.get()
+    state[0] += x
+    state[1] += 1
+    if state[1] == state[2]:
+        await out.send((time.monotonic(), state[0], state[1]))
+
+
+@component
+@inport("n")
+@inport("size")
+@outport("out")
+@outport("clock")
+async def MakeArrays(n, size, out, clock):
+    import numpy as np
+
+    await clock.send(time.monotonic())
+    for i in range(n):
+        await out.send(np.full(size, float(i)))
+
+
+@component
+@inport("x")
+@outport("out")
+async def Pass(x, out):
+    await out.send(x)
+
+
+@component
+@inport("x")
+@outport("out")
+@persist("acc", lambda n: [0.0, 0, n])
+async def TotalLast(x, out, acc):
+    state = acc.get()
+    state[0] += float(x[-1])
+    state[1] += 1
+    if state[1] == state[2]:
+        await out.send((time.monotonic(), state[0], state[1]))
+
+
+def _cascata_run(g: Graph, source: Any, sink: Any, n: int, total: float, workers: list[str],
+                 key_file: str, pin: dict[str, str]) -> dict[str, float]:
+    clocks, ends = g.collect(source.clock), g.collect(sink.out)
+    started = time.perf_counter()
+    g.run(workers=workers, key_file=key_file, pin=pin)
+    wall_s = time.perf_counter() - started
+    if len(ends) != 1 or ends[0][1:] != (total, n):
+        raise raw_zmq.BenchmarkError(f"wrong result: {ends}, expected sum {total} of {n} items")
+    stream_s = ends[0][0] - clocks[0]
+    return {"items_per_s": n / stream_s, "stream_s": stream_s, "wall_s": wall_s}
+
+
+def cascata_w1(
+    n: int, daemons: dict[str, DaemonProcess], key_file: str, split: bool = True
+) -> dict[str, float]:
+    """W1 on the two daemons: split as the raw nodes (AABBB), or placed by cascata itself."""
+    g = Graph()
+    g.src, g.s1, g.s2, g.s3, g.sink = Count, AddOne, AddOne, AddOne, Total
+    g.src.n < n
+    g.sink.acc < n
+    g.src.out >> g.s1.x
+    g.s1.out >> g.s2.x
+    g.s2.out >> g.s3.x
+    g.s3.out >> g.sink.x
+    names = ["src", "s1", "s2", "s3", "sink"]
+    pin = {name: daemons[p].address for name, p in zip(names, W1_PLACEMENT, strict=True)} if split else {}
+    workers = [daemons["A"].address, daemons["B"].address]
+    return _cascata_run(g, g.src, g.sink, n, sum(range(n)) + 3 * n, workers, key_file, pin)
+
+
+def cascata_w3(n: int, daemons: dict[str, DaemonProcess], key_file: str) -> dict[str, float]:
+    g = Graph()
+    g.src, g.mid, g.sink = MakeArrays, Pass, TotalLast
+    g.src.n < n
+    g.src.size < raw_zmq.W3_SIZE
+    g.sink.acc < n
+    g.src.out >> g.mid.x
+    g.mid.out >> g.sink.x
+    pin = {name: daemons[p].address for name, p in zip(["src", "mid", "sink"], W3_PLACEMENT, strict=True)}
+    workers = [daemons["A"].address, daemons["B"].address]
+    return _cascata_run(g, g.src, g.sink, n, float(sum(range(n))), workers, key_file, pin)
+
+
 def measure(impls: dict[str, dict[str, Callable[[int], dict[str, float]]]], keys: list[str],
             runs: int, quick: bool) -> dict[str, dict[str, run.Outcome]]:
     """Every implementation of every workload ``runs`` times, interleaved run by run."""
@@ -188,24 +305,47 @@ def main(argv: list[str] | None = None) -> int:
               "(sudo .venv/bin/python benchmarks/multihost.py). Nothing was run.", file=sys.stderr)
         return 2
     print("\n".join(run.machine()[:3]))
+    cascata_impl.prepare()
     with tempfile.TemporaryDirectory(prefix="cascata-mh-key-") as key_dir, netns.Cluster(2) as pair:
         key_file = os.path.join(key_dir, "cluster.key")
         generate_key_file(key_file)
         hosts = dict(zip("AB", pair, strict=True))
-        print(f"hosts: A {hosts['A'].address}, B {hosts['B'].address} (namespaces, one bridge)")
-        impls: dict[str, dict[str, Callable[[int], dict[str, float]]]] = {
-            "raw": {"W1": lambda n: raw_w1(n, hosts, key_file), "W3": lambda n: raw_w3(n, hosts, key_file)},
-            "raw-1host": {"W1": raw_zmq.w1, "W3": raw_zmq.w3},
-        }
-        outcomes = measure(impls, keys, args.runs, args.quick)
+        daemons: dict[str, DaemonProcess] = {}
+        try:
+            for name, host in hosts.items():
+                daemons[name] = DaemonProcess(key_file, 2, listen=f"{host.address}:7700", wrap=host.argv)
+            print(f"hosts: A {daemons['A'].address}, B {daemons['B'].address} (namespaces, one bridge)")
+            outcomes = measure(implementations(hosts, daemons, key_file), keys, args.runs, args.quick)
+        finally:
+            for daemon in daemons.values():
+                daemon.stop()
     print()
-    print("\n".join(run.table(outcomes, list(impls))))
-    print("\nraw = raw pyzmq across 2 namespace hosts, TCP + CurveZMQ between them; "
-          "raw-1host = raw pyzmq over ipc on one host")
-    for key in keys:
-        across = ratio(outcomes, key, "raw", "raw-1host")
-        print(f"{key}: raw TCP+CURVE across hosts / raw ipc one host {across}")
+    print("\n".join(run.table(outcomes, IMPLS)))
+    print("\nraw = raw pyzmq across 2 namespace hosts, TCP + CurveZMQ between them; raw-1host = raw pyzmq "
+          "over ipc on one host; cascata-2hosts = two daemons in those hosts; cascata-1host = local")
+    print("goals:")
+    if "W1" in keys:
+        w1 = ratio(outcomes, "W1", "cascata-2hosts", "cascata-1host")
+        print(f"  W1 cascata across hosts / cascata one host {w1} (goal >= 0.7)")
+    if "W3" in keys:
+        w3 = ratio(outcomes, "W3", "cascata-2hosts", "raw")
+        print(f"  W3 cascata across hosts / raw TCP+CURVE {w3} (goal >= 0.8)")
     return 1 if any(o.error for by in outcomes.values() for o in by.values()) else 0
+
+
+IMPLS = ["raw", "raw-1host", "cascata-2hosts", "cascata-2h-auto", "cascata-1host"]
+
+
+def implementations(hosts: dict[str, netns.Host], daemons: dict[str, DaemonProcess],
+                    key_file: str) -> dict[str, dict[str, Callable[[int], dict[str, float]]]]:
+    return {
+        "raw": {"W1": lambda n: raw_w1(n, hosts, key_file), "W3": lambda n: raw_w3(n, hosts, key_file)},
+        "raw-1host": {"W1": raw_zmq.w1, "W3": raw_zmq.w3},
+        "cascata-2hosts": {"W1": lambda n: cascata_w1(n, daemons, key_file),
+                           "W3": lambda n: cascata_w3(n, daemons, key_file)},
+        "cascata-2h-auto": {"W1": lambda n: cascata_w1(n, daemons, key_file, split=False)},
+        "cascata-1host": {"W1": cascata_impl.w1, "W3": cascata_impl.w3},
+    }
 
 
 if __name__ == "__main__":
