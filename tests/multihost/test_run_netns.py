@@ -96,7 +96,7 @@ def test_local_workers_and_a_host_with_a_pinned_sink(make_hosts, host_daemons, k
     assert {tuple(path) for _, path in items} == {(a.netns_inode, a.netns_inode, here)}
 
 
-def test_8_mb_arrays_cross_hosts_intact(make_hosts, host_daemons, key_file):
+def test_8_mb_arrays_cross_hosts_intact_and_quietly(make_hosts, host_daemons, key_file, capfd):
     a, b = make_hosts(2)
     da, db = host_daemons([a, b])
     g = Graph()
@@ -108,6 +108,8 @@ def test_8_mb_arrays_cross_hosts_intact(make_hosts, host_daemons, key_file):
     g.run(workers=[da.address, db.address], key_file=key_file,
           pin={"arrays": da.address, "check": db.address})
     assert sorted(got) == [(float(i), True, 1_000_000, b.netns_inode) for i in range(20)]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ERROR" not in err, err  # a successful run says nothing
 
 
 # --- keys -----------------------------------------------------------------------------------------
