@@ -52,6 +52,7 @@ from cascata.transport.auth import (  # noqa: E402
     load_key,
     start_authenticator,
 )
+from tests.components import Add, Pass  # noqa: E402
 from tests.daemons import DaemonProcess  # noqa: E402
 from tests.multihost import netns  # noqa: E402
 
@@ -158,19 +159,17 @@ def _run_placed(roles: list[Any], placement: str, hosts: dict[str, netns.Host],
 
 @component
 @inport("n")
+@inport("size", default=0)
 @outport("out")
 @outport("clock")
-async def Count(n, out, clock):
+async def Emit(n, size, out, clock):
+    """Sends 0..n-1, or with a size n float64 arrays of that many elements (array i filled
+    with i); first sends its clock on ``clock``."""
+    import numpy as np
+
     await clock.send(time.monotonic())
     for i in range(n):
-        await out.send(i)
-
-
-@component
-@inport("x")
-@outport("out")
-async def AddOne(x, out):
-    await out.send(x + 1)
+        await out.send(np.full(size, float(i)) if size else i)
 
 
 @component
@@ -178,41 +177,10 @@ async def AddOne(x, out):
 @outport("out")
 @persist("acc", lambda n: [0, 0, n])
 async def Total(x, out, acc):
-    """Sums the items; after the n-th sends (its clock, the sum, the count)."""
+    """Sums the items (an array counts its last element); after the n-th sends (its clock, the
+    sum, the count)."""
     state = acc.get()
-    state[0] += x
-    state[1] += 1
-    if state[1] == state[2]:
-        await out.send((time.monotonic(), state[0], state[1]))
-
-
-@component
-@inport("n")
-@inport("size")
-@outport("out")
-@outport("clock")
-async def MakeArrays(n, size, out, clock):
-    import numpy as np
-
-    await clock.send(time.monotonic())
-    for i in range(n):
-        await out.send(np.full(size, float(i)))
-
-
-@component
-@inport("x")
-@outport("out")
-async def Pass(x, out):
-    await out.send(x)
-
-
-@component
-@inport("x")
-@outport("out")
-@persist("acc", lambda n: [0.0, 0, n])
-async def TotalLast(x, out, acc):
-    state = acc.get()
-    state[0] += float(x[-1])
+    state[0] += float(x[-1]) if hasattr(x, "shape") else x
     state[1] += 1
     if state[1] == state[2]:
         await out.send((time.monotonic(), state[0], state[1]))
@@ -235,7 +203,7 @@ def cascata_w1(
 ) -> dict[str, float]:
     """W1 on the two daemons: split as the raw nodes (AABBB), or placed by cascata itself."""
     g = Graph()
-    g.src, g.s1, g.s2, g.s3, g.sink = Count, AddOne, AddOne, AddOne, Total
+    g.src, g.s1, g.s2, g.s3, g.sink = Emit, Add, Add, Add, Total
     g.src.n < n
     g.sink.acc < n
     g.src.out >> g.s1.x
@@ -250,7 +218,7 @@ def cascata_w1(
 
 def cascata_w3(n: int, daemons: dict[str, DaemonProcess], key_file: str) -> dict[str, float]:
     g = Graph()
-    g.src, g.mid, g.sink = MakeArrays, Pass, TotalLast
+    g.src, g.mid, g.sink = Emit, Pass, Total
     g.src.n < n
     g.src.size < raw_zmq.W3_SIZE
     g.sink.acc < n
