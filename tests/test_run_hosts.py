@@ -82,7 +82,8 @@ def test_a_graph_over_two_daemons_delivers_every_item_from_both_hosts(daemons, k
     report = g.run(workers=[a.address, b.address], key_file=key_file)
     assert sorted(x for x, _ in items) == list(range(400))
     assert {ppid for _, ppid in items} == {a.pid, b.pid}  # group members on both hosts
-    assert {w.host for w in report.workers.values()} <= {"vm", os.uname().nodename}
+    assert {w.host for w in report.workers.values()} == {a.address, b.address}
+    assert {w.hostname for w in report.workers.values()} == {os.uname().nodename}
     poll_for(lambda: not a.workers() and not b.workers())
 
 

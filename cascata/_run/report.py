@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._plan import LOCAL
+
 # Shown next to the stage that was busy longest.
 SLOWEST_MARK = "<- slowest"
 
@@ -38,11 +40,15 @@ class ComponentStats:
 
 @dataclass
 class WorkerStats:
-    """Where one worker process ran."""
+    """Where one worker process ran: ``host`` is the daemon's address as given in ``workers=``
+    for a remote worker (hosts made of containers or namespaces may share one machine name),
+    else the local machine's name; ``hostname`` is the name its machine reports; ``pid`` is the
+    process id on that machine."""
 
     index: int
     host: str
     pid: int
+    hostname: str = ""
 
 
 @dataclass
@@ -62,7 +68,10 @@ class RunReport:
         for index in range(plan.num_workers):
             record = done.get(index)
             pid = getattr(record, "pid", 0) or abs(pids.get(index, 0))
-            report.workers[index] = WorkerStats(index, getattr(record, "host", "") or "localhost", pid)
+            hostname = getattr(record, "host", "") or "localhost"
+            where = plan.host_of(index)
+            host = hostname if where == LOCAL else where
+            report.workers[index] = WorkerStats(index, host, pid, hostname)
         for comp in plan.components:
             record = done.get(comp.worker)
             s = record.stats.get(comp.name) if record is not None else None
