@@ -198,10 +198,12 @@ def reemit(
     component: Any,
     text: str,
     created: float = 0.0,
+    host: str = "local",
 ) -> None:
     """In the caller: log a record a worker forwarded, through the logger of the same name, so
     the application's levels, filters, handlers and formatters apply to it. The message carries
-    the component's tag (``name@Class: text``); ``record.cascata_component`` holds it apart."""
+    the component's tag (``name@Class: text``); ``record.cascata_component`` holds it apart, and
+    ``record.cascata_host`` where the worker ran (``local``, or a daemon's address)."""
     logger = logging.getLogger(logger_name)
     if not logger.isEnabledFor(levelno):
         return
@@ -209,7 +211,7 @@ def reemit(
     message = f"{tag[0]}@{tag[1]}: {text}" if tag else text
     record = logger.makeRecord(
         logger_name, levelno, "(cascata worker)", 0, message, None, None,
-        extra={"cascata_component": tag, "cascata_text": text},
+        extra={"cascata_component": tag, "cascata_text": text, "cascata_host": host},
     )
     record.levelname = levelname
     if created:

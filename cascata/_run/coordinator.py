@@ -245,7 +245,7 @@ class Coordinator:
             comp = tuple(msg.component) if msg.component else None
             host = self.plan.host_of(who)
             text = msg.message if host == LOCAL else f"[{host}] {msg.message}"
-            reemit(msg.logger, msg.levelno, msg.level, comp, text, msg.created)
+            reemit(msg.logger, msg.levelno, msg.level, comp, text, msg.created, host)
             self._observers.emit(LogLine(msg.level, comp, text))
         elif isinstance(msg, control.StatsReply):
             self._live[who] = msg
