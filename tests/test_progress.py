@@ -45,9 +45,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_in_pty(tmp_path):
+def _run_in_pty(tmp_path, source=SCRIPT):
     script = tmp_path / "progress.py"
-    script.write_text(SCRIPT)
+    script.write_text(source)
     master, slave = pty.openpty()
     env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS="100", LINES="40", TERM="xterm")
     env.pop("NO_COLOR", None)
