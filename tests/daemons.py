@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import pathlib
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +76,9 @@ class DaemonProcess:
                 self.proc.wait()
         self.proc.stdout.close()
         self.log.close()
+        # A daemon killed with SIGKILL (a test's "host died") cannot remove its run directory.
+        for path in glob.glob(os.path.join(tempfile.gettempdir(), f"cascata-run-{self.pid}-*")):
+            shutil.rmtree(path, ignore_errors=True)
         return self.proc.returncode
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import psutil
@@ -204,6 +206,7 @@ def test_when_the_coordinator_dies_its_remote_workers_exit_and_the_daemon_serves
         killed = time.monotonic()
         poll_for(lambda: not a.workers(), timeout=15)
         assert time.monotonic() - killed < 10
+        assert not glob.glob(os.path.join(tempfile.gettempdir(), f"cascata-run-{proc.pid}-*"))
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -98,9 +98,13 @@ class Coordinator:
         self._started_at = time.monotonic()
         if self._timeout is not None:
             self._deadline = self._started_at + self._timeout
-        self._run_dir = make_run_dir()
-        ctl = ipc_endpoint(self._run_dir, "ctl")
-        data = {i: ipc_endpoint(self._run_dir, f"d{i}") for i in range(self.n)}
+        data: dict[int, str] = {}
+        if any(self.plan.host_of(i) == LOCAL for i in range(self.n)):
+            self._run_dir = make_run_dir()
+            ctl = ipc_endpoint(self._run_dir, "ctl")
+            data = {i: ipc_endpoint(self._run_dir, f"d{i}") for i in range(self.n)}
+        else:  # only daemons' workers: no ipc, so no directory a killed caller would leave behind
+            ctl = f"inproc://cascata-ctl-{self.plan.run_id}"
         try:
             # Local workers are forked before this process has a zmq context (fork safety); they
             # inherit the cluster key (never pickled) for their CurveZMQ links to other hosts.
@@ -387,7 +391,8 @@ class Coordinator:
             self.remote.close()
         if router is not None:
             self.ctx.term()
-        remove_run_dir(self._run_dir)
+        if self._run_dir:
+            remove_run_dir(self._run_dir)
         if self.error is None and not abort:
             pids = {i: h.pid or 0 for i, h in self.handles.items()}
             self.report = RunReport.build(
