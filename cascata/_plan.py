@@ -123,6 +123,9 @@ class Settings:
     host_timeout: float = HOST_TIMEOUT
     stop_grace: float = STOP_GRACE
     term_grace: float = TERM_GRACE
+    # The cascata logger's level in the caller when the run started (20: INFO): workers on every
+    # host forward what it lets through, whatever their own process configured (a daemon's).
+    log_level: int = 20
 
 
 # The host name of workers forked by the coordinator in the caller's process.

@@ -245,13 +245,13 @@ critical = log.critical
 setLevel = log.setLevel  # noqa: N816 - mirrors logging.Logger's name
 
 
-def use_forwarding(send: Callable[[logging.LogRecord, Any, str], None]) -> None:
+def use_forwarding(send: Callable[[logging.LogRecord, Any, str], None], level: int) -> None:
     """In a worker: send every record of every logger to the caller through ``send``.
 
     The handlers a forked worker inherited from the caller are removed (the caller writes its
-    files and its stderr; the worker must not write them too), and the cascata logger keeps the
-    level the caller had decided, which depends on the caller's configuration."""
-    level = log.getEffectiveLevel()
+    files and its stderr; the worker must not write them too), and the cascata logger takes
+    ``level``, the one the caller had when the run started (the plan carries it to every host).
+    """
     forward = ForwardHandler(send)
     root = logging.getLogger()
     loggers = [v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)]

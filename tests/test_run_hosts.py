@@ -64,6 +64,13 @@ async def Logs(x):
         log.info("hello from a daemon")
 
 
+@component
+@inport("x")
+async def LogsDebug(x):
+    if x == 0:
+        log.debug("debug from a daemon")
+
+
 def pipeline(middle, n=200):
     g = Graph()
     g.src = Source
@@ -126,6 +133,17 @@ def test_log_lines_from_a_daemon_reach_the_caller_tagged_with_the_host(daemons, 
     g.run(workers=[a.address], key_file=key_file)
     err = capfd.readouterr().err
     assert f"mid@Logs: [{a.address}] hello from a daemon" in err
+
+
+def test_the_callers_log_level_reaches_workers_on_a_daemon(daemons, key_file, capfd):
+    (a,) = daemons(1)
+    level = log.level
+    log.setLevel("DEBUG")  # the daemon's own configuration says INFO: the caller's level wins
+    try:
+        pipeline(LogsDebug, 3).run(workers=[a.address], key_file=key_file)
+    finally:
+        log.setLevel(level)
+    assert f"mid@LogsDebug: [{a.address}] debug from a daemon" in capfd.readouterr().err
 
 
 def test_a_host_killed_mid_run_is_host_lost_naming_it_and_the_other_host_serves_again(

@@ -20,6 +20,7 @@ from .._plan import (
     Settings,
 )
 from ..errors import GraphError
+from ..log import log
 from ..port import NOT_SET
 from ..transport.codec import DEFAULT_MAX_ITEM_BYTES
 from ..worker.firing import resolve_groups
@@ -48,6 +49,7 @@ def compile_plan(
     settings = Settings(
         max_item_bytes=_max_item_bytes(options.get("max_item_bytes")),
         liveness_limit=_liveness_timeout(options.get("liveness_timeout")),
+        log_level=log.getEffectiveLevel(),
     )
     comps = list(graph._nodes.values())
     if not comps:

@@ -329,7 +329,7 @@ class Worker:
         self._open_sockets(ctx)
         self._loop_thread = threading.get_ident()
         self._loop = loop = asyncio.get_running_loop()
-        use_forwarding(self._forward_log)
+        use_forwarding(self._forward_log, self.plan.settings.log_level)
         self._finish = loop.create_future()
         try:
             dispatcher = self._build()
