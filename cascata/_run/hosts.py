@@ -18,7 +18,7 @@ from typing import Any
 import zmq
 
 from .._plan import LOCAL
-from ..errors import HostLostError, PlanRefusedError
+from ..errors import AddressError, HostLostError, PlanRefusedError
 from ..transport import control, sockets
 from ..transport.auth import HandshakeWatch, load_key
 from ..transport.endpoints import parse_address, tcp_endpoint
@@ -39,7 +39,13 @@ class HostLink:
         # A fresh identity per run: the daemon tells runs apart by it.
         self.sock = sockets.open_control_dealer(ctx, b"c" + uuid.uuid4().bytes)
         self._watch = HandshakeWatch(self.sock, address)
-        sockets.connect(self.sock, tcp_endpoint(host, port), key)
+        try:
+            sockets.connect(self.sock, tcp_endpoint(host, port), key)
+        except BaseException:
+            # An open socket would make the context's term() wait forever.
+            self._watch.close()
+            self.sock.close(linger=0)
+            raise
         self.last_seen = time.monotonic()
         self.last_sent = 0.0
         self.released = False
@@ -84,7 +90,9 @@ def worker_addresses(workers: Sequence[str] | str | None) -> list[str]:
     out = []
     for w in workers:
         if w != LOCAL:
-            parse_address(w)  # AddressError now, before anything starts
+            host, port = parse_address(w)  # AddressError now, before anything starts
+            if not host or port == 0:
+                raise AddressError(w, "a daemon's address needs a host and a port, e.g. 10.0.0.5:7700")
         if w in out:
             raise ValueError(f"workers lists {w!r} twice")
         out.append(w)
