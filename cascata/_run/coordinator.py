@@ -32,6 +32,12 @@ from .report import RunReport
 
 # Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
 PROBE_INTERVAL = 0.05
+# Seconds messages between workers may stay undelivered while every worker is idle and nothing
+# changes, before the run fails with ProtocolError: a data connection cut between two hosts
+# (their control connections still up) would otherwise leave the run waiting forever. An item
+# whose transfer takes longer than this while everything else waits is the price (1 GB at
+# 100 MB/s still fits).
+TRANSIT_TIMEOUT = 10.0
 # Seconds a worker has to act on ABORT after a timeout before SIGTERM: a component holding its
 # loop must not make the caller wait past the limit it set.
 TIMEOUT_GRACE = 0.25
@@ -191,6 +197,7 @@ class Coordinator:
         self._probe = 0
         self._snapshots: dict[int, control.Snapshot] = {}
         self._previous: list[Any] | None = None
+        self._transit: tuple[list[Any], float] | None = None
         self._ended_all = False
         next_probe = time.monotonic() + PROBE_INTERVAL
         next_stats = time.monotonic() if self._observers.wants_stats else float("inf")
@@ -334,9 +341,10 @@ class Coordinator:
     def _judge_round(self) -> None:
         snaps = [self._snapshots[i] for i in range(self.n)]
         key = [(s.events, s.sent, s.received) for s in snaps]
-        quiet = all(s.idle for s in snaps) and sum(s.sent for s in snaps) == sum(
-            s.received for s in snaps
-        )
+        idle = all(s.idle for s in snaps)
+        in_transit = sum(s.sent for s in snaps) - sum(s.received for s in snaps)
+        quiet = idle and not in_transit
+        self._check_transit(key, idle and in_transit > 0, in_transit)
         stable = quiet and key == self._previous
         self._previous = key if quiet else None
         if not stable:
@@ -348,6 +356,26 @@ class Coordinator:
             raise _Failure(_deadlock(waits))
         self._ended_all = True
         self._send_all(control.EndAll())
+
+    def _check_transit(self, key: list[Any], stalled: bool, in_transit: int) -> None:
+        """ProtocolError once messages sent between workers have not arrived for
+        TRANSIT_TIMEOUT while every worker waited and nothing changed."""
+        if not stalled:
+            self._transit = None
+            return
+        if self._transit is None or self._transit[0] != key:
+            self._transit = (key, time.monotonic())
+            return
+        waited = time.monotonic() - self._transit[1]
+        if waited >= TRANSIT_TIMEOUT:
+            raise _Failure(
+                ProtocolError(
+                    f"items lost in transit: {in_transit} message(s) sent between workers have not "
+                    f"arrived for {waited:.0f} s while every component waits. A data connection "
+                    "between worker hosts is cut or blocked (their control connections are up): "
+                    "check routes and firewalls between the hosts"
+                )
+            )
 
     def _send_all(self, msg: control.Record, flags: int = 0) -> None:
         data = msg.encode()
