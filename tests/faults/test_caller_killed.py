@@ -9,41 +9,20 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 
 import psutil
 
 from tests.helpers import poll_for
 
+from .scripts import write_script
 from .tools import deadline, wait_flag
 
-SCRIPT = textwrap.dedent(
-    """
-    import asyncio, os, sys
-    from cascata import Graph, component, inport, outport
-
-    FLAGS = sys.argv[1]
-
-    @component
-    @inport("n")
-    @outport("out")
-    async def Numbers(n, out):
-        for i in range(n):
-            await out.send(i)
-            await asyncio.sleep(0.001)
-
+SCRIPT = """
     @component
     @inport("x")
     @outport("out")
     async def Pass(x, out):
         await out.send(x)
-
-    @component
-    @inport("x")
-    async def Mark(x):
-        if x == 50:
-            with open(os.path.join(FLAGS, "flag"), "w") as f:
-                f.write(str(os.getpid()))
 
     g = Graph()
     g.numbers = Numbers
@@ -53,14 +32,11 @@ SCRIPT = textwrap.dedent(
     numbers.out >> relay.x
     relay.out >> mark.x
     g.run(3)
-    """
-)
+"""
 
 
 def test_workers_exit_by_themselves_when_the_caller_is_killed(flags):
-    path = os.path.join(flags, "user_script.py")
-    with open(path, "w") as f:
-        f.write(SCRIPT)
+    path = write_script(flags, SCRIPT)
     proc = subprocess.Popen([sys.executable, path, flags], stderr=subprocess.PIPE, text=True)
     try:
         wait_flag(flags, timeout=30)

@@ -10,34 +10,21 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 
 import pytest
 
+from .scripts import write_script
 from .tools import deadline, wait_flag
 
-SCRIPT = textwrap.dedent(
-    """
-    import asyncio, os, sys, time
-    from cascata import Graph, component, inport, outport
-
-    FLAGS, BLOCK = sys.argv[1], float(sys.argv[2])
-
-    @component
-    @inport("n")
-    @outport("out")
-    async def Numbers(n, out):
-        for i in range(n):
-            await out.send(i)
-            await asyncio.sleep(0.001)
+SCRIPT = """
+    BLOCK = float(sys.argv[2])
 
     @component
     @inport("x")
     async def Slow(x):
         if x == 50:
-            with open(os.path.join(FLAGS, "flag"), "w") as f:
-                f.write(str(os.getpid()))
+            flag()
             time.sleep(BLOCK)  # blocks this worker: it cannot act on the stop message
 
     g = Graph()
@@ -46,14 +33,11 @@ SCRIPT = textwrap.dedent(
     numbers.n < 10**7
     numbers.out >> slow.x
     g.run(2)
-    """
-)
+"""
 
 
 def _run_script(flags: str, block: float) -> subprocess.Popen:
-    path = os.path.join(flags, "user_script.py")
-    with open(path, "w") as f:
-        f.write(SCRIPT)
+    path = write_script(flags, SCRIPT)
     return subprocess.Popen(
         [sys.executable, path, flags, str(block)],
         stdout=subprocess.PIPE,

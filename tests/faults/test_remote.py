@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -25,6 +24,7 @@ from tests.helpers import poll_for
 
 from .graphs import ENDLESS, chain, started
 from .ledger import Fault, check, write_flag
+from .scripts import write_script
 from .tools import deadline, wait_flag
 
 pytestmark = pytest.mark.slow
@@ -165,28 +165,8 @@ def test_a_daemon_asked_to_listen_on_a_port_in_use_says_so(key_file):
     assert "Traceback" not in done.stderr, done.stderr
 
 
-SCRIPT = textwrap.dedent(
-    """
-    import asyncio, os, sys
-    from cascata import Graph, component, inport, outport
-
-    FLAGS, WORKERS, KEY = sys.argv[1], sys.argv[2], sys.argv[3]
-
-    @component
-    @inport("n")
-    @outport("out")
-    async def Numbers(n, out):
-        for i in range(n):
-            await out.send(i)
-            await asyncio.sleep(0.001)
-
-    @component
-    @inport("x")
-    async def Mark(x):
-        if x == 50:
-            with open(os.path.join(FLAGS, "flag.tmp"), "w") as f:
-                f.write(str(os.getpid()))
-            os.replace(os.path.join(FLAGS, "flag.tmp"), os.path.join(FLAGS, "flag"))
+SCRIPT = """
+    WORKERS, KEY = sys.argv[2], sys.argv[3]
 
     g = Graph()
     g.numbers = Numbers
@@ -194,15 +174,12 @@ SCRIPT = textwrap.dedent(
     numbers.n < 10**7
     numbers.out >> mark.x
     g.run(workers=WORKERS.split(","), key_file=KEY)
-    """
-)
+"""
 
 
 def test_ctrl_c_with_remote_workers_stops_them_with_one_clean_message(daemons, key_file, flags, ledger):
     d, _ = _hosts(daemons)
-    path = os.path.join(flags, "user_script.py")
-    with open(path, "w") as f:
-        f.write(SCRIPT)
+    path = write_script(flags, SCRIPT)
     proc = subprocess.Popen(
         [sys.executable, path, flags, d.address, key_file],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
