@@ -122,8 +122,13 @@ def test_remote_worker_killed_during_start_up_fails_cleanly_and_the_daemon_serve
     killer = threading.Thread(target=kill_first)
     killer.start()
     try:
-        with pytest.raises(WorkerLostError) as info:
-            g.run(key_file=key_file, **where)
+        with deadline("5 remote: worker killed before READY") as t, pytest.raises(
+            WorkerLostError
+        ) as info:
+            try:
+                g.run(key_file=key_file, **where)
+            finally:
+                t.started = killed.get("at", t.started)
     finally:
         killer.join()
     err = info.value
