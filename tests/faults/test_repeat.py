@@ -73,6 +73,9 @@ def test_fifty_runs_in_one_process_leave_no_growth(tmp_path):
     assert last["children"] == 0
     assert last["fds"] <= warm["fds"], [s["fds"] for s in state]
     assert last["threads"] <= warm["threads"], [s["threads"] for s in state]
-    assert last["os_threads"] <= warm["os_threads"], [s["os_threads"] for s in state]
+    # an OS thread of a finished run (ZeroMQ's, the supervisor's) may still be exiting when
+    # the next line runs: a leak shows as growth that stays, so judge the last runs' least
+    settled = min(s["os_threads"] for s in state[-5:])
+    assert settled <= warm["os_threads"], [s["os_threads"] for s in state]
     growth = last["rss"] - warm["rss"]
     assert growth < 8 << 20, [s["rss"] >> 20 for s in state]
