@@ -8,23 +8,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from cascata import ComponentError, Graph, component, inport, log, outport
-from tests.daemons import ROOT, key_file  # noqa: F401 - the fixture
 from tests.test_progress import ANSI, _run_in_pty
 
 pytestmark = pytest.mark.slow
 
-# The port each namespace daemon listens on (every host has its own network stack).
-PORT = 7711
-# Seconds a daemon gets to print its ready line (it imports cascata on a busy machine).
-READY_TIMEOUT = 30.0
 N = 400
 
 
@@ -63,23 +55,9 @@ async def FailsOnThree(x):
         raise RuntimeError("item three is bad")
 
 
-def start_daemon(host, key: str, processes: int = 2) -> str:
-    """A ``cascata worker`` daemon in ``host``; the cluster's teardown ends it. Its address."""
-    proc = host.popen(
-        [sys.executable, "-m", "cascata.worker", "--listen", f"{host.address}:{PORT}",
-         "--key-file", key, "--processes", str(processes)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
-    line = proc.stdout.readline().strip() if ready else ""
-    proc.stdout.close()
-    assert line.startswith("cascata worker ready on "), f"daemon did not start: {line!r}"
-    return f"{host.address}:{PORT}"
-
-
-def test_collect_and_report_cover_local_and_remote_workers(make_hosts, key_file):  # noqa: F811
+def test_collect_and_report_cover_local_and_remote_workers(make_hosts, host_daemons, key_file):
     a, b = make_hosts(2)
-    da, db = start_daemon(a, key_file), start_daemon(b, key_file)
+    da, db = (d.address for d in host_daemons([a, b]))
     g = Graph()
     g.here = Numbered
     g.there = Numbered
@@ -123,10 +101,10 @@ def test_collect_and_report_cover_local_and_remote_workers(make_hosts, key_file)
 
 
 def test_remote_log_lines_reach_the_callers_file_handler_tagged_with_component_and_host(
-    make_hosts, key_file, tmp_path  # noqa: F811
+    make_hosts, host_daemons, key_file, tmp_path
 ):
     (a,) = make_hosts(1)
-    da = start_daemon(a, key_file)
+    da = host_daemons([a])[0].address
     path = tmp_path / "run.log"
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(name)s|%(levelname)s|%(cascata_host)s|%(message)s"))
@@ -152,10 +130,10 @@ def test_remote_log_lines_reach_the_callers_file_handler_tagged_with_component_a
 
 
 def test_a_component_error_on_a_namespace_host_names_the_component_and_its_address(
-    make_hosts, key_file  # noqa: F811
+    make_hosts, host_daemons, key_file
 ):
     (a,) = make_hosts(1)
-    da = start_daemon(a, key_file)
+    da = host_daemons([a])[0].address
     g = Graph()
     g.src = Numbered
     g.src.n < 10
@@ -204,10 +182,10 @@ PROGRESS = textwrap.dedent("""
 
 
 def test_progress_shows_the_counts_of_a_component_on_a_namespace_host(
-    make_hosts, key_file, tmp_path  # noqa: F811
+    make_hosts, host_daemons, key_file, tmp_path
 ):
     (a,) = make_hosts(1)
-    da = start_daemon(a, key_file)
+    da = host_daemons([a])[0].address
     code, stdout, terminal = _run_in_pty(tmp_path, PROGRESS.format(daemon=da, key=key_file))
     assert code == 0, terminal
     assert stdout.strip() == "returned"
