@@ -12,7 +12,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -25,10 +25,12 @@ from ..worker.collect import unpack
 from ..worker.inputs import WAIT_OUT
 from ..worker.liveness import Liveness
 from .events import STATS_INTERVAL, Failed, Finished, LogLine, Observers, Started, Stats
-from .hosts import Cluster
 from .launch import LocalWorkerHandle, RemoteWorkerHandle, WorkerHandle, stop_all
-from .remote import RemoteWorkers
 from .report import RunReport
+
+if TYPE_CHECKING:  # the multi-host modules load only for runs on daemons (W4 start-up time)
+    from .hosts import Cluster
+    from .remote import RemoteWorkers
 
 # Seconds between quiescence probes (two equal rounds in a row end the run or report a deadlock).
 PROBE_INTERVAL = 0.05
@@ -127,6 +129,8 @@ class Coordinator:
             self._liveness = {i: Liveness(limit, now) for i in range(self.n)}
             self._next_sample = now
             if self._cluster is not None:
+                from .remote import RemoteWorkers  # only for runs on daemons
+
                 self.remote = RemoteWorkers(self.plan, self._cluster.connect(self.ctx))
                 self.handles.update(self.remote.handles)
                 self.remote.launch()

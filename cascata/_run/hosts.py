@@ -22,7 +22,6 @@ from ..errors import AddressError, HostLostError, PlanRefusedError
 from ..transport import control, sockets
 from ..transport.auth import HandshakeWatch, load_key
 from ..transport.endpoints import parse_address, tcp_endpoint
-from ..worker.session import versions
 from .placement import available_cpus
 
 # Seconds a daemon has to complete the CurveZMQ handshake and answer HELLO.
@@ -51,6 +50,8 @@ class HostLink:
         self.released = False
 
     def hello(self, by_value: bool, timeout: float = CONNECT_TIMEOUT) -> None:
+        from ..worker.session import versions  # loads importlib.metadata: daemon runs only
+
         py, ver, dill_ver = versions()
         self.send(control.Hello(py, ver, dill_ver, by_value))
         try:
