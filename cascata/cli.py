@@ -92,11 +92,32 @@ def _run_script(path: Path, fail: Any) -> dict[str, Any]:
               help="Live per-component view on stderr (default: when stderr is a terminal).")
 def run(graph: Graph, workers: int | None, progress: bool | None) -> None:
     """Run the graph GRAPH (script.py:name) and print its run report."""
+    _check_script_stays_local(graph)
     try:
         report = Graph.run(graph, workers, progress=progress)
     except CascataError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(report)
+
+
+def _check_script_stays_local(graph: Graph) -> None:
+    """Refuse a run on other hosts (``CASCATA_WORKERS``) of components the script defines: they
+    belong to SCRIPT_MODULE, which the hosts cannot import, and only ``__main__`` travels by
+    value. Said here, before any connection, rather than as a missing module on each host."""
+    from ._run.hosts import LOCAL, worker_addresses
+
+    try:
+        remote = [a for a in worker_addresses(None) if a != LOCAL]
+    except (CascataError, ValueError) as exc:
+        raise click.ClickException(f"CASCATA_WORKERS: {exc}") from exc
+    defined = [n for n, c in graph._nodes.items() if c._runner.__module__ == SCRIPT_MODULE]
+    if remote and defined:
+        raise click.ClickException(
+            f"components defined in the script ({', '.join(defined)}) cannot travel to the hosts "
+            f"CASCATA_WORKERS names ({', '.join(remote)}) from 'cascata run': run the script with "
+            "python instead (components of __main__ travel by value), or move them into a module "
+            "installed on every host"
+        )
 
 
 @main.command()

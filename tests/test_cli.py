@@ -136,3 +136,15 @@ def test_a_script_that_raises_fails_with_its_traceback(tmp_path):
     result = CliRunner().invoke(main, ["run", f"{path}:g"])
     assert result.exit_code != 0
     assert "running " in result.output and "raised RuntimeError: cannot build" in result.output
+
+
+def test_components_of_the_script_are_not_sent_to_hosts_by_run(script):
+    # Nothing listens on that port: the check comes before any connection is tried.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CASCATA_WORKERS="127.0.0.1:9,local")
+    done = subprocess.run(
+        [sys.executable, "-m", "cascata.cli", "run", f"{script}:g", "--no-progress"],
+        capture_output=True, text=True, timeout=50, cwd=script.parent, env=env,
+    )
+    assert done.returncode == 1
+    assert "components defined in the script (numbers, square, show)" in done.stderr
+    assert "127.0.0.1:9" in done.stderr and "run the script with python" in done.stderr
