@@ -158,5 +158,5 @@ def resolve_ports(handle: Any, kind: type, role: str) -> list[Any]:
     want = "an output port" if kind is OutPort else "an input port"
     for p in ports:
         if not isinstance(p, kind):
-            raise GraphError(f"the {role} of '>>' must be {want}, got {p!r}")
+            raise GraphError(f"the {role} must be {want}, got {p!r}")
     return ports

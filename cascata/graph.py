@@ -131,8 +131,8 @@ class Graph:
         from ._typecheck import check_connection
 
         check_direction(source, target)
-        srcs = resolve_ports(source, OutPort, "source")
-        dsts = resolve_ports(target, InPort, "target")
+        srcs = resolve_ports(source, OutPort, "source of '>>'")
+        dsts = resolve_ports(target, InPort, "target of '>>'")
         for s in srcs:
             for d in dsts:
                 check_connection(s, d)
