@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from cascata import (
+    AddressError,
     AuthenticationError,
     ComponentError,
     Graph,
@@ -349,3 +350,16 @@ def test_workers_of_one_daemon_exchange_items_over_ipc(daemons, key_file):
     finally:
         g.join()
     assert sorted(items) == list(range(400))
+
+
+def test_a_daemon_address_where_nothing_listens_is_an_address_error_saying_so(key_file):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections there are refused
+    g = pipeline(WhereAmI, 5)
+    with pytest.raises(AddressError) as info:
+        g.run(workers=[f"127.0.0.1:{port}"], key_file=key_file)
+    assert info.value.address == f"127.0.0.1:{port}"
+    assert "nothing accepts connections there" in str(info.value)

@@ -4,7 +4,8 @@ The coordinator only connects out: one DEALER (CurveZMQ client) per daemon, so a
 laptop that can reach the daemons and listens on no port. :func:`connect_hosts` says HELLO to
 every daemon and waits for its WELCOME (the processes it offers); a wrong key is an
 :class:`~cascata.errors.AuthenticationError` naming the daemon within seconds (the handshake is
-watched), a daemon that does not answer a :class:`~cascata.errors.HostLostError`.
+watched), an address where nothing listens an :class:`~cascata.errors.AddressError` within
+about a second, a daemon that does not answer a :class:`~cascata.errors.HostLostError`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import zmq
 from .._plan import LOCAL
 from ..errors import AddressError, HostLostError, PlanRefusedError
 from ..transport import control, sockets
-from ..transport.auth import HandshakeWatch, load_key
+from ..transport.auth import REFUSED_FOR, HandshakeWatch, load_key
 from ..transport.endpoints import parse_address, tcp_endpoint
 from .placement import available_cpus
 
@@ -37,7 +38,7 @@ class HostLink:
         self.processes = 0
         # A fresh identity per run: the daemon tells runs apart by it.
         self.sock = sockets.open_control_dealer(ctx, b"c" + uuid.uuid4().bytes)
-        self._watch = HandshakeWatch(self.sock, address)
+        self._watch = HandshakeWatch(self.sock, address, refused_after=REFUSED_FOR)
         try:
             sockets.connect(self.sock, tcp_endpoint(host, port), key)
         except BaseException:

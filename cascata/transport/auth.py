@@ -30,7 +30,7 @@ import zmq
 from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
-from ..errors import AuthenticationError, HostLostError, KeyFileError
+from ..errors import AddressError, AuthenticationError, CascataError, HostLostError, KeyFileError
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ ZAP_STOP_TIMEOUT = 5.0
 # wrong: one such close can be a daemon restarting, but a server with another key closes every one
 # (about every 100-200 ms, zmq's reconnect interval), so two cost a few hundred milliseconds.
 NO_DETAIL_FAILURES = 2
+# Seconds of refused connection attempts (and none accepted) after which a watch that was asked
+# to (``refused_after``) says nothing listens there, instead of waiting out its whole timeout.
+REFUSED_FOR = 1.0
 # Seconds between polls of the monitor while HandshakeWatch.wait blocks.
 _WATCH_POLL = 0.05
 
@@ -294,7 +297,8 @@ def start_authenticator(ctx: zmq.Context, key: ClusterKey) -> Authenticator:
 
 
 _WATCHED = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_CONNECT_RETRIED)
 
 
 class HandshakeWatch:
@@ -302,14 +306,19 @@ class HandshakeWatch:
     fraction of a second instead of zmq reconnecting silently forever. Create it before
     ``connect``; ``address`` is the peer's name for messages. One watch per socket.
 
-    ``check()`` never blocks (safe on an event loop); ``wait(timeout)`` blocks."""
+    ``check()`` never blocks (safe on an event loop); ``wait(timeout)`` blocks. With
+    ``refused_after`` (seconds), connection attempts refused for that long, none accepted, are
+    an AddressError saying nothing listens there (for a peer that must be up already, such as a
+    daemon: a worker's data peer may legitimately start later)."""
 
-    def __init__(self, sock: zmq.Socket, address: str) -> None:
+    def __init__(self, sock: zmq.Socket, address: str, refused_after: float | None = None) -> None:
         self.address = address
         self.connected = False
         self.succeeded = False
-        self._failure: AuthenticationError | None = None
+        self._failure: CascataError | None = None
         self._no_detail = 0
+        self._refused_after = refused_after
+        self._first_refusal: float | None = None
         self._sock = sock
         endpoint = f"inproc://cascata-handshake-{uuid.uuid4().hex}"
         sock.monitor(endpoint, _WATCHED)
@@ -346,11 +355,24 @@ class HandshakeWatch:
             self._fail("it does not use CurveZMQ (is it a cascata server started with a key?)")
         elif kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
             self._fail(f"the CurveZMQ handshake broke (protocol error {value:#x})")
+        elif kind == zmq.EVENT_CONNECT_RETRIED and not self.connected:
+            self._refused()
         elif kind == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             self._no_detail += 1
             if self._no_detail >= NO_DETAIL_FAILURES:
                 self._fail("it closed every CurveZMQ handshake (it holds another cluster key, or "
                        "runs no authenticator)")
+
+    def _refused(self) -> None:
+        if self._refused_after is None:
+            return
+        now = time.monotonic()
+        if self._first_refusal is None:
+            self._first_refusal = now
+        elif now - self._first_refusal >= self._refused_after:
+            self._failure = AddressError(
+                self.address, f"nothing accepts connections there (refused for "
+                f"{self._refused_after:g} s); is the daemon running, and listening on that port?")
 
     def _fail(self, what: str) -> None:
         self._failure = AuthenticationError(
