@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -22,10 +23,12 @@ from cascata import (
     GraphError,
     HostLostError,
     PlanRefusedError,
+    SerializationError,
     component,
     inport,
     log,
     outport,
+    persist,
 )
 from cascata.transport.auth import generate_key_file
 from tests.components import Source
@@ -282,6 +285,45 @@ def test_local_workers_and_a_daemon_serve_one_run_with_pins(daemons, key_file):
           pin={"ws": a.address, "sink": "local", "src": "local"})
     assert sorted((x, ws_host) for (x, ws_host), _ in items) == [(i, a.pid) for i in range(300)]
     assert {sink_host for _, sink_host in items} == {os.getpid()}  # forked here: local
+
+
+@component
+@inport("x")
+@persist("queue", lambda q: q)
+async def ToQueue(x, queue):
+    queue.get().put(x)
+
+
+def _queue_sink(n):
+    g = Graph()
+    g.src = Source
+    g.sink = ToQueue
+    g.src.n < n
+    g.src.out >> g.sink.x
+    queue = multiprocessing.Queue()
+    g.sink.queue < queue
+    return g, queue
+
+
+def test_a_component_holding_a_queue_cannot_go_to_a_daemon_and_the_error_says_pin_it_local(
+    daemons, key_file
+):
+    (a,) = daemons(1)
+    g, _ = _queue_sink(5)
+    with pytest.raises(SerializationError) as info:
+        g.run(workers=[a.address], key_file=key_file)
+    assert info.value.component == "sink@ToQueue" and info.value.item_type == "Queue"
+    message = str(info.value)
+    assert f"cannot travel to host {a.address}: persist 'queue' holds a Queue" in message
+    assert "pin {'sink': 'local'}" in message
+    poll_for(lambda: not a.workers())
+
+
+def test_only_the_daemons_own_components_travel_so_a_local_sink_may_hold_a_queue(daemons, key_file):
+    (a,) = daemons(1)
+    g, queue = _queue_sink(50)
+    g.run(workers=[a.address, "local"], key_file=key_file, pin={"src": a.address, "sink": "local"})
+    assert sorted(queue.get(timeout=5) for _ in range(50)) == list(range(50))
 
 
 def test_a_pin_to_a_host_the_run_lacks_or_to_an_unknown_component_fails_before_starting():

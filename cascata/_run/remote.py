@@ -9,12 +9,14 @@ daemons' own records (STARTED, EXITED, BEAT, RELEASED, REFUSED), heartbeats both
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Any
 
 import dill
 import zmq
 
-from .._plan import Plan
-from ..errors import HostLostError, PlanRefusedError
+from .._plan import ComponentPlan, Plan
+from ..errors import HostLostError, PlanRefusedError, SerializationError
 from ..transport import control
 from ..worker.liveness import ProcessSample
 from .hosts import HostLink
@@ -42,10 +44,10 @@ class RemoteWorkers:
 
         Code travels with the plan: dill pickles importable functions by reference and those of
         ``__main__`` (a script, a notebook) by value, with the globals they use (``recurse``)."""
-        payload = dill.dumps(self.plan, recurse=True)
         settings = self.plan.settings
         for address, link in self.links.items():
             workers = [i for i, h in self.handles.items() if h.host == address]
+            payload = ship(self.plan, workers, address)
             link.send(
                 control.Launch(
                     self.plan.run_id, workers, payload, settings.heartbeat_interval,
@@ -134,3 +136,61 @@ class RemoteWorkers:
     def close(self) -> None:
         for link in self.links.values():
             link.close()
+
+
+def plan_for(plan: Plan, workers: list[int]) -> Plan:
+    """The plan as the daemon running ``workers`` gets it: the other workers' components keep
+    their names and wiring but not their code or values (a local sink may hold a queue, a lock
+    or an open file that only works in this machine's processes, and need not travel)."""
+    keep = set(workers)
+
+    def bare(c: ComponentPlan) -> ComponentPlan:
+        if c.worker in keep:
+            return c
+        ports = tuple(replace(p, initial=None) for p in c.inports)
+        return replace(c, runner=None, persists=(), inports=ports)
+
+    return replace(plan, components=tuple(bare(c) for c in plan.components))
+
+
+def ship(plan: Plan, workers: list[int], address: str) -> bytes:
+    """The pickled plan for the daemon at ``address``; a SerializationError naming the component
+    and the value that cannot travel there."""
+    part = plan_for(plan, workers)
+    try:
+        return dill.dumps(part, recurse=True)
+    except Exception as exc:
+        raise _what_cannot_travel(part, set(workers), address, exc) from exc
+
+
+def _pieces(c: ComponentPlan) -> list[tuple[str, str, Any]]:
+    """(what, name, value) of everything of ``c`` that travels: code, persist factories and
+    their arguments, port values."""
+    out: list[tuple[str, str, Any]] = [("its code", "runner", c.runner)]
+    for name, factory, args, kwargs in c.persists:
+        out += [(f"persist '{name}'", name, v) for v in (factory, *args, *kwargs.values())]
+    out += [(f"the value of port '{p.name}'", p.name, p.initial) for p in c.inports]
+    return out
+
+
+def _what_cannot_travel(
+    plan: Plan, workers: set[int], address: str, exc: Exception
+) -> SerializationError:
+    for c in plan.components:
+        if c.worker not in workers:
+            continue
+        for what, name, value in _pieces(c):
+            try:
+                dill.dumps(value, recurse=True)
+            except Exception as err:
+                kind = type(value).__name__
+                return SerializationError(
+                    c.label, name, kind, str(err),
+                    f"component {c.label} cannot travel to host {address}: {what} holds a "
+                    f"{kind} that cannot be pickled ({type(err).__name__}: {err}). Objects that "
+                    "only work between processes of one machine (queues, locks, open files) "
+                    "need the component on a local worker: add 'local' to workers=[...] and pin "
+                    f"{{'{c.name}': 'local'}}; otherwise pass something picklable.",
+                )
+    return SerializationError("", "", type(exc).__name__, str(exc),
+                              f"the plan cannot travel to host {address}: {type(exc).__name__}: {exc}")
