@@ -405,3 +405,21 @@ def test_a_daemon_address_where_nothing_listens_is_an_address_error_saying_so(ke
         g.run(workers=[f"127.0.0.1:{port}"], key_file=key_file)
     assert info.value.address == f"127.0.0.1:{port}"
     assert "nothing accepts connections there" in str(info.value)
+
+
+def test_a_daemon_on_an_ipv6_address_serves_a_run_next_to_one_on_ipv4(key_file):
+    from tests.daemons import DaemonProcess
+
+    six = DaemonProcess(key_file, listen="[::1]:0")
+    four = DaemonProcess(key_file)
+    try:
+        assert six.address.startswith("[::1]:")  # printed so that it can be copied back
+        g = pipeline(WhereAmI, 100)
+        items = g.collect(g.mid.out)
+        g.run(workers=[six.address, four.address], key_file=key_file,
+              pin={"src": six.address, "mid": four.address})
+        assert sorted(x for x, _ in items) == list(range(100))
+        assert {ppid for _, ppid in items} == {four.pid}
+    finally:
+        six.stop()
+        four.stop()

@@ -85,6 +85,11 @@ def is_all_interfaces(host: str) -> bool:
     return host in _ALL_INTERFACES
 
 
+def format_address(host: str, port: int | str) -> str:
+    """``HOST:PORT`` as users write it (an IPv6 host in brackets), so it can be copied back."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def tcp_endpoint(host: str, port: int | str) -> str:
     """The ZeroMQ endpoint for ``host`` and ``port`` (``"*"`` for a free port)."""
     if ":" in host:  # IPv6

@@ -63,6 +63,10 @@ def bind(sock: Any, endpoint: str, key: Any = None) -> str:
         from .auth import configure_server
 
         configure_server(sock, key)
+    # ZeroMQ TCP sockets are IPv4-only unless told; only an IPv6 address gets IPv6 (a dual-stack
+    # socket bound to 127.0.0.1 would report its endpoint as [::ffff:127.0.0.1]).
+    if endpoint.startswith("tcp://["):
+        sock.setsockopt(zmq.IPV6, 1)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
@@ -76,6 +80,8 @@ def connect(sock: Any, endpoint: str, key: Any = None) -> None:
         from .auth import configure_client
 
         configure_client(sock, key)
+    if endpoint.startswith("tcp://"):  # a host name may resolve to an IPv6 address
+        sock.setsockopt(zmq.IPV6, 1)
     try:
         sock.connect(endpoint)
     except zmq.ZMQError as exc:

@@ -23,7 +23,7 @@ import zmq
 
 from ..transport import control, sockets
 from ..transport.auth import load_key, start_authenticator
-from ..transport.endpoints import is_all_interfaces, parse_address, tcp_endpoint
+from ..transport.endpoints import format_address, is_all_interfaces, parse_address, tcp_endpoint
 from .session import Session, versions
 
 logger = logging.getLogger("cascata.worker")
@@ -62,7 +62,7 @@ class Daemon:
         except BaseException:
             self.close()
             raise
-        self.address = f"{host}:{bound.rsplit(':', 1)[1]}"
+        self.address = format_address(host, bound.rsplit(":", 1)[1])
         self.session: Session | None = None
         self._seen: dict[str, None] = {}
         self._stop = False
