@@ -150,6 +150,35 @@ def test_the_callers_log_level_reaches_workers_on_a_daemon(daemons, key_file, ca
     assert f"mid@LogsDebug: [{a.address}] debug from a daemon" in capfd.readouterr().err
 
 
+@component
+@inport("x")
+async def Prints(x):
+    print(f"item {x}")
+    print(f"warning {x}", file=sys.stderr)
+    if x == 4:
+        print("no newline at the end", end="")
+        raise ValueError("printed first")
+
+
+def test_what_a_component_on_a_daemon_prints_reaches_the_caller_tagged_with_the_host(
+    daemons, key_file, capfd
+):
+    (a,) = daemons(1)
+    g = pipeline(Prints, 4)
+    g.run(workers=[a.address], key_file=key_file)
+    out, err = capfd.readouterr()
+    assert out.splitlines() == [f"[{a.address}] item {i}" for i in range(4)]
+    assert [x for x in err.splitlines() if "warning" in x] == [
+        f"[{a.address}] warning {i}" for i in range(4)
+    ]
+    assert "item 0" not in a.stderr()
+    g = pipeline(Prints, 10)
+    with pytest.raises(ComponentError, match="printed first"):
+        g.run(workers=[a.address], key_file=key_file)
+    out = capfd.readouterr().out
+    assert out.splitlines()[-2:] == [f"[{a.address}] item 4", f"[{a.address}] no newline at the end"]
+
+
 def test_a_host_killed_mid_run_is_host_lost_naming_it_and_the_other_host_serves_again(
     daemons, key_file
 ):

@@ -262,6 +262,10 @@ class Coordinator:
             text = msg.message if host == LOCAL else f"[{host}] {msg.message}"
             reemit(msg.logger, msg.levelno, msg.level, comp, text, msg.created, host)
             self._observers.emit(LogLine(msg.level, comp, text))
+        elif isinstance(msg, control.Output):  # only workers on daemons send these
+            from .remote import show_output
+
+            show_output(msg, self.plan.host_of(who))
         elif isinstance(msg, control.StatsReply):
             self._live[who] = msg
         elif isinstance(msg, control.Error):

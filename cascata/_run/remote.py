@@ -8,6 +8,7 @@ daemons' own records (STARTED, EXITED, BEAT, RELEASED, REFUSED), heartbeats both
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -136,6 +137,15 @@ class RemoteWorkers:
     def close(self) -> None:
         for link in self.links.values():
             link.close()
+
+
+def show_output(record: control.Output, host: str) -> None:
+    """Print what a worker on ``host`` printed, on the same stream here, each line tagged with
+    the host (a last line without its newline gets one)."""
+    stream = sys.stderr if record.stream == "stderr" else sys.stdout
+    text = "".join(f"[{host}] {line}" for line in record.text.splitlines(keepends=True))
+    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.flush()
 
 
 def plan_for(plan: Plan, workers: list[int]) -> Plan:

@@ -101,6 +101,16 @@ class Log(Record):
 
 
 @dataclass(frozen=True)
+class Output(Record):
+    """Text a worker on another host wrote to ``sys.stdout`` or ``sys.stderr`` (``stream``):
+    whole lines, or the rest when the worker ends, for the caller to print."""
+
+    KIND: ClassVar[str] = "output"
+    stream: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Error(Record):
     """The run must fail with this error (a pickled CascataError)."""
 
@@ -320,7 +330,8 @@ HOST_RECORDS = (Hello, Welcome, Refused, Launch, Started, Beat, Exited, Release,
 _KINDS: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
-        Ready, Heartbeat, Log, Error, Done, Snapshot, Collected, Go, Probe, EndAll, Finish, Abort,
+        Ready, Heartbeat, Log, Output, Error, Done, Snapshot, Collected, Go, Probe, EndAll, Finish,
+        Abort,
         CollectAck, StatsReply, StatsRequest, *HOST_RECORDS,
     )
 }

@@ -14,6 +14,7 @@ import pickle
 import socket
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -28,6 +29,7 @@ from ..transport.endpoints import ipc_endpoint, remove_run_dir
 from .collect import CollectEdge, Collector
 from .ending import abandon_process, complete_work
 from .inputs import DONE, WAIT_IN, WAIT_OUT, Activity, InputChannel, Tracker
+from .output import forward_output
 from .ports import InlineAbort, InlineEdge, LocalEdge, OutputPort, RemoteEdge
 from .runner import USER_ERRORS, ComponentRuntime, UserExit
 from .unawaited import watch_sends
@@ -64,6 +66,7 @@ class Worker:
         self.runtimes: list[ComponentRuntime] = []
         self.channels: list[InputChannel] = []
         self._failed = False
+        self._restore_output: Callable[[], None] = lambda: None
         self._finish: asyncio.Future[control.Record] | None = None
         self._hosts: dict[int, asyncio.Task[None]] = {}  # id(activity) -> the task reporting it
 
@@ -207,6 +210,7 @@ class Worker:
         if self._failed:
             return
         self._failed = True
+        self._restore_output()  # what was printed before the error, first
         try:
             payload = pickle.dumps(error)
         except Exception:
@@ -330,6 +334,8 @@ class Worker:
         self._loop_thread = threading.get_ident()
         self._loop = loop = asyncio.get_running_loop()
         use_forwarding(self._forward_log, self.plan.settings.log_level)
+        if self.plan.host_of(self.index) != LOCAL:  # no terminal of the caller's here
+            self._restore_output = forward_output(self.send_ctl)
         self._finish = loop.create_future()
         try:
             dispatcher = self._build()
@@ -357,6 +363,7 @@ class Worker:
             for link in self.links.values():
                 link.flush()
             self.collector.flush()  # before Done, on the same socket: the caller has every item
+            self._restore_output()  # likewise every line printed
             done = control.Done(
                 stats=self._stats(),
                 host=HOST,
@@ -374,6 +381,7 @@ class Worker:
         if isinstance(outcome, control.Finish):
             for link in self.links.values():
                 link.flush()
+        self._restore_output()
 
     def _start_components(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[None]]:
         """A task per component that is not inline, remembered by the activity it reports
