@@ -210,7 +210,9 @@ class ProtocolError(CascataError):
 
 
 class SerializationError(CascataError):
-    """An item could not be serialized to cross a process boundary."""
+    """An item could not be serialized to cross a process boundary (or, on the receiving side,
+    rebuilt). ``component`` names the sender as ``name@Class``, like ComponentError; for an item
+    that failed to deserialize it names the connection instead (``'a.out' -> 'b.x'``)."""
 
     def __init__(
         self,

@@ -93,7 +93,8 @@ async def SendGenerator(n, out):
 
 def test_unserializable_item_raises_serialization_error_naming_component_port_and_type():
     g = _pipeline(3, source=SendGenerator)
-    with pytest.raises(SerializationError, match=r"src sent an item of type generator on port 'out'"):
+    pattern = r"src@SendGenerator sent an item of type generator on port 'out'"
+    with pytest.raises(SerializationError, match=pattern):
         g.run(2)
 
 

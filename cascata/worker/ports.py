@@ -325,7 +325,8 @@ class RemoteEdge:
         "limit", "pace",
     )
 
-    def __init__(self, edge: EdgePlan, link: Any, max_bytes: int) -> None:
+    def __init__(self, edge: EdgePlan, link: Any, max_bytes: int, source: str = "") -> None:
+        """``source``: the sending component as errors name it (``name@Class``)."""
         self.edge_id = edge.edge_id
         self.link = link
         self.window = edge.window
@@ -335,7 +336,7 @@ class RemoteEdge:
         self.full_name = f"{edge.dst_component}.{edge.dst_port}"
         self._waiter: asyncio.Future[None] | None = None
         self._listeners: list[asyncio.Future[None]] = []
-        self._where = (edge.src_component, edge.src_port)
+        self._where = (source or edge.src_component, edge.src_port)
         self._max_bytes = max_bytes
         # Bytes of the items in flight other than numbers (which count NUMBER_BYTES each), and
         # (seq, size) of each, oldest first: credit for n items retires the oldest n, as the

@@ -136,6 +136,7 @@ class Worker:
         writers: dict[int, Any] = {}
         outbound: dict[int, RemoteEdge] = {}
         me = self.index
+        labels = {c.name: c.label for c in self.plan.components}
         for edge in self.plan.edges:
             if edge.dst_worker == me and edge.src_worker != me:
                 ch = channels[(edge.dst_component, edge.dst_port)]
@@ -150,7 +151,8 @@ class Worker:
                 target = channels[(edge.dst_component, edge.dst_port)]
                 writers[edge.edge_id] = LocalEdge(edge.edge_id, target, min(edge.slack, LOCAL_SLACK))
             else:
-                writer = RemoteEdge(edge, self.links[edge.dst_worker], self.plan.settings.max_item_bytes)
+                writer = RemoteEdge(edge, self.links[edge.dst_worker], self.plan.settings.max_item_bytes,
+                                    labels[edge.src_component])
                 writers[edge.edge_id] = outbound[edge.edge_id] = writer
         return inbound, writers, outbound
 

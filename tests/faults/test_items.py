@@ -4,6 +4,8 @@ happens, mid-stream, and the run stops."""
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from cascata import Graph, ItemTooLargeError, SerializationError, component, inport, outport
@@ -75,8 +77,9 @@ def test_unserializable_item_is_named_at_the_sending_side(how, type_name, ledger
     with deadline(f"10: unserializable item ({how})"), pytest.raises(SerializationError) as info:
         _graph(ledger, how).run(3)
     err = info.value
-    assert err.component.split("@")[0] == "spoil" and err.port == "out"
+    assert err.component == "spoil@Spoil" and err.port == "out"
     assert err.item_type == type_name
+    assert pickle.loads(pickle.dumps(err)).component == "spoil@Spoil"
     assert "cannot be serialized" in str(err)
 
 
@@ -92,5 +95,6 @@ def test_item_over_the_size_limit_is_named_at_the_sending_side(ledger):
     with deadline("10: item over max_item_bytes"), pytest.raises(ItemTooLargeError) as info:
         _graph(ledger, "too-large").run(3, max_item_bytes=4000)
     err = info.value
-    assert err.component.split("@")[0] == "spoil" and err.port == "out"
+    assert err.component == "spoil@Spoil" and err.port == "out"
+    assert "component spoil@Spoil sent" in str(err)
     assert "over max_item_bytes=4000" in str(err)
