@@ -11,6 +11,7 @@ about a second, a daemon that does not answer a :class:`~cascata.errors.HostLost
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -95,10 +96,25 @@ def worker_addresses(workers: Sequence[str] | str | None) -> list[str]:
             host, port = parse_address(w)  # AddressError now, before anything starts
             if not host or port == 0:
                 raise AddressError(w, "a daemon's address needs a host and a port, e.g. 10.0.0.5:7700")
+            check_resolves(w, host, port)
         if w in out:
             raise ValueError(f"workers lists {w!r} twice")
         out.append(w)
     return out
+
+
+def check_resolves(address: str, host: str, port: int) -> None:
+    """AddressError naming ``host`` if it does not resolve. ZeroMQ would retry the name quietly
+    forever, and the run would only say that no connection came within CONNECT_TIMEOUT."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise AddressError(
+            address,
+            f"the host name {host!r} does not resolve ({why}); check its spelling and this "
+            "machine's name service (DNS, /etc/hosts), or give the daemon's IP address",
+        ) from None
 
 
 def connect_hosts(
