@@ -9,6 +9,7 @@ import sys
 import psutil
 import pytest
 
+from tests.helpers import poll_for
 from tests.multihost import netns
 
 pytestmark = pytest.mark.slow
@@ -93,7 +94,8 @@ def test_a_blackhole_parts_two_hosts_only(make_hosts):
 def test_kill_ends_a_process_in_a_host(make_hosts):
     (a,) = make_hosts(1)
     proc = a.popen(["sleep", "600"])
-    assert proc.pid in a.pids()
+    # `ip netns exec` enters the namespace after Popen returned: wait for it to get there.
+    poll_for(lambda: proc.pid in a.pids())
     a.kill(proc)
     assert proc.returncode is not None and proc.pid not in a.pids()
 
