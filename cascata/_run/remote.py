@@ -89,6 +89,13 @@ class RemoteWorkers:
                     self.handles[i].last_sample = ProcessSample(ticks, state)
         elif isinstance(record, control.Released):
             link.released = True
+        elif isinstance(record, control.Abandoned):
+            raise HostLostError(
+                link.address,
+                f"its daemon heard nothing from this process for {record.silent:.1f} s and "
+                "stopped the run's workers there (this process was stopped or blocked, or the "
+                "network between us was cut)",
+            )
         elif isinstance(record, control.Refused):
             if "shutting down" in record.reason:
                 link.released = True

@@ -324,7 +324,18 @@ class Released(Record):
     KIND: ClassVar[str] = "released"
 
 
-HOST_RECORDS = (Hello, Welcome, Refused, Launch, Started, Beat, Exited, Release, Released)
+@dataclass(frozen=True)
+class Abandoned(Record):
+    """The daemon heard nothing from the coordinator for ``silent`` seconds (over the host
+    timeout) and is stopping the plan's workers. Sent in case the coordinator still listens
+    (it was stopped, or the network came back just too late), so its run reports a lost host
+    and why, not workers that exited for no reason."""
+
+    KIND: ClassVar[str] = "abandoned"
+    silent: float
+
+
+HOST_RECORDS = (Hello, Welcome, Refused, Launch, Started, Beat, Exited, Release, Released, Abandoned)
 
 
 _KINDS: dict[str, type[Record]] = {

@@ -120,6 +120,7 @@ class Session:
                 "plan %s: no word from its coordinator for %.1f s; stopping its workers",
                 self.plan_id, now - self.last_seen,
             )
+            router.send_multipart([self.peer, control.Abandoned(now - self.last_seen).encode()])
             self._send_all(control.Abort())
             self.release(self._launch.term_grace)
         if self._term_at is not None:

@@ -229,3 +229,35 @@ def test_ten_plans_on_one_daemon_leave_no_growth(daemons, key_file, ledger):
     assert last[0] <= warm[0], [s[0] for s in state]
     assert last[1] <= warm[1], [s[1] for s in state]
     assert last[2] - warm[2] < 8 << 20, [s[2] >> 20 for s in state]
+
+
+def test_a_caller_silent_past_the_host_timeout_hears_that_the_daemon_stopped_its_workers(
+    daemons, key_file, flags, ledger
+):
+    # A caller stopped for seconds (a laptop asleep, a debugger, or a network cut that ends
+    # just as the daemon gives up): the daemon stops the run's workers, and once the caller
+    # runs again the run must say the host was lost and why, not report a worker that
+    # "exited with code 0".
+    d, _ = _hosts(daemons)
+    path = write_script(flags, SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, path, flags, d.address, key_file],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_flag(flags, timeout=30)
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            poll_for(lambda: not d.workers(), timeout=15)
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        with deadline("caller stopped past the host timeout: error once it runs again"):
+            _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cascata.errors.HostLostError"), err
+    assert d.address in last and "stopped the run's workers" in last, last
+    _serves_again(d, key_file, ledger)
