@@ -26,7 +26,7 @@ async def Numbers(n, out):
 @inport('x')
 @outport('out')
 async def Square(x, out):
-    await out.send((x * x, os.getppid()))  # the parent of a remote worker is its daemon
+    await out.send((x * x, os.getppid()))  # a remote worker's parent: its daemon's fork server
 
 
 def start_daemon(key_file):

@@ -22,6 +22,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
 # Seconds a daemon gets to exit after SIGTERM (it stops a run it serves first).
 STOP_TIMEOUT = 15.0
+# What the command line of a daemon's fork server (and of the workers it forks) holds.
+FORK_SERVER = "cascata.worker.forkserver"
 
 
 class DaemonProcess:
@@ -45,13 +47,35 @@ class DaemonProcess:
         self.address = self.ready_line.split()[4].rstrip(":")
         self.pid = self.proc.pid
 
-    def workers(self) -> list[psutil.Process]:
-        """The daemon's live worker processes."""
+    def fork_server(self) -> psutil.Process | None:
+        """The daemon's fork server (the parent of its workers), if it runs."""
         try:
             kids = psutil.Process(self.pid).children()
         except psutil.NoSuchProcess:
+            return None
+        for p in kids:
+            try:
+                if FORK_SERVER in p.cmdline() and _alive(p):
+                    return p
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    def service_pids(self) -> set[int]:
+        """The daemon and its fork server while the daemon runs (what stays between runs)."""
+        if self.proc.poll() is not None:
+            return set()
+        server = self.fork_server()
+        return {self.pid} | ({server.pid} if server is not None else set())
+
+    def workers(self) -> list[psutil.Process]:
+        """The daemon's live worker processes (its fork server's children)."""
+        server = self.fork_server()
+        try:
+            kids = server.children() if server is not None else []
+        except psutil.NoSuchProcess:
             return []
-        return [p for p in kids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        return [p for p in kids if _alive(p)]
 
     def stderr(self) -> str:
         self.log.flush()
@@ -70,7 +94,8 @@ class DaemonProcess:
             try:
                 self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                for p in self.workers():
+                server = self.fork_server()
+                for p in [*self.workers(), *([server] if server else [])]:
                     p.kill()
                 self.proc.kill()
                 self.proc.wait()
@@ -80,6 +105,29 @@ class DaemonProcess:
         for path in glob.glob(os.path.join(tempfile.gettempdir(), f"cascata-run-{self.pid}-*")):
             shutil.rmtree(path, ignore_errors=True)
         return self.proc.returncode
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def record_launches(monkeypatch) -> list[bytes]:
+    """From now on, every LAUNCH this process sends is also kept here (as by one who holds the
+    key and captured it), encoded as sent."""
+    from cascata.transport import control
+
+    sent: list[bytes] = []
+    encode = control.Launch.encode
+
+    def recording(self):
+        sent.append(encode(self))
+        return sent[-1]
+
+    monkeypatch.setattr(control.Launch, "encode", recording)
+    return sent
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 @inport("x")
 @outport("out")
 async def WhereAmI(x, out):
-    """Sends (x, the pid of the process that started this worker: the daemon)."""
+    """Sends (x, the pid of the process that started this worker: the daemon's fork server)."""
     await out.send((x, os.getppid()))
 
 
@@ -94,7 +94,8 @@ def test_a_graph_over_two_daemons_delivers_every_item_from_both_hosts(daemons, k
     items = g.collect(g.ws.out)
     report = g.run(workers=[a.address, b.address], key_file=key_file)
     assert sorted(x for x, _ in items) == list(range(400))
-    assert {ppid for _, ppid in items} == {a.pid, b.pid}  # group members on both hosts
+    # group members on both hosts (a daemon's workers are children of its fork server)
+    assert {ppid for _, ppid in items} == {a.fork_server().pid, b.fork_server().pid}
     assert {w.host for w in report.workers.values()} == {a.address, b.address}
     assert {w.hostname for w in report.workers.values()} == {os.uname().nodename}
     poll_for(lambda: not a.workers() and not b.workers())
@@ -107,7 +108,7 @@ def test_environment_variables_name_the_workers_and_the_key(daemons, key_file, m
     g = pipeline(WhereAmI, 50)
     items = g.collect(g.mid.out)
     g.run()
-    assert sorted(items) == [(i, a.pid) for i in range(50)]
+    assert sorted(items) == [(i, a.fork_server().pid) for i in range(50)]
 
 
 def test_a_wrong_key_is_an_authentication_error_naming_the_daemon(daemons, tmp_path):
@@ -192,9 +193,12 @@ def test_a_host_killed_mid_run_is_host_lost_naming_it_and_the_other_host_serves_
     poll_for(lambda: len(a.workers()) == 2 and len(b.workers()) == 2, timeout=30)
     time.sleep(0.5)
     killed = time.monotonic()
-    for p in b.workers():
-        p.kill()
+    # The machine died: the daemon first, then its fork server and workers, so nothing is left
+    # to report a worker's end (a worker killed first is reported at once: WorkerLostError).
+    doomed = [*b.workers(), b.fork_server()]
     b.signal(signal.SIGKILL)
+    for p in doomed:
+        p.kill()
     with pytest.raises(HostLostError, match=b.address) as info:
         g.join()
     # host_timeout (3 s), and no wait for the lost daemon to confirm its workers stopped
@@ -312,7 +316,9 @@ def test_local_workers_and_a_daemon_serve_one_run_with_pins(daemons, key_file):
     items = g.collect(g.sink.out)
     g.run(workers=["local", a.address], key_file=key_file,
           pin={"ws": a.address, "sink": "local", "src": "local"})
-    assert sorted((x, ws_host) for (x, ws_host), _ in items) == [(i, a.pid) for i in range(300)]
+    assert sorted((x, ws_host) for (x, ws_host), _ in items) == [
+        (i, a.fork_server().pid) for i in range(300)
+    ]
     assert {sink_host for _, sink_host in items} == {os.getpid()}  # forked here: local
 
 
@@ -448,7 +454,7 @@ def test_a_daemon_on_an_ipv6_address_serves_a_run_next_to_one_on_ipv4(key_file):
         g.run(workers=[six.address, four.address], key_file=key_file,
               pin={"src": six.address, "mid": four.address})
         assert sorted(x for x, _ in items) == list(range(100))
-        assert {ppid for _, ppid in items} == {four.pid}
+        assert {ppid for _, ppid in items} == {four.fork_server().pid}
     finally:
         six.stop()
         four.stop()

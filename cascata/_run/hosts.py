@@ -37,6 +37,7 @@ class HostLink:
         host, port = parse_address(address)
         self.address = address
         self.processes = 0
+        self.nonce = b""  # from the daemon's WELCOME: the LAUNCH on this link carries it
         # A fresh identity per run: the daemon tells runs apart by it.
         self.sock = sockets.open_control_dealer(ctx, b"c" + uuid.uuid4().bytes)
         self._watch = HandshakeWatch(self.sock, address, refused_after=REFUSED_FOR)
@@ -69,6 +70,7 @@ class HostLink:
         if not isinstance(record, control.Welcome):
             raise HostLostError(self.address, f"answered {record.KIND!r} to HELLO")
         self.processes = record.processes
+        self.nonce = record.nonce
         self.last_seen = time.monotonic()
 
     def send(self, record: control.Record) -> None:

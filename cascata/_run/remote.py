@@ -52,7 +52,7 @@ class RemoteWorkers:
             link.send(
                 control.Launch(
                     self.plan.run_id, workers, payload, settings.heartbeat_interval,
-                    settings.host_timeout, settings.term_grace,
+                    settings.host_timeout, settings.term_grace, link.nonce,
                 )
             )
 

@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 7
+PROTOCOL = 8
 
 
 @dataclass(frozen=True, order=True)
@@ -250,7 +250,9 @@ class Hello(Record):
 
 @dataclass(frozen=True)
 class Welcome(Record):
-    """The daemon accepts the coordinator: how many worker processes it offers, its versions."""
+    """The daemon accepts the coordinator: how many worker processes it offers, its versions, and
+    a fresh ``nonce`` the connection's LAUNCH must carry (so a recorded LAUNCH never runs again,
+    not even on a restarted daemon, which no longer knows the plan ids it ran)."""
 
     KIND: ClassVar[str] = "welcome"
     address: str
@@ -258,6 +260,7 @@ class Welcome(Record):
     python: str
     cascata: str
     dill: str
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,8 @@ class Launch(Record):
     heartbeat_interval: float
     host_timeout: float
     term_grace: float
+    # The nonce of the WELCOME this connection received.
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)

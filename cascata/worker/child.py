@@ -1,5 +1,6 @@
-"""A worker process started by a daemon: ``python -m cascata.worker.child INDEX CTL HOST KEY_FILE
-DAEMON_PID ADDRESS PLAN_FILE`` (no secret in argv: the key is read from the key file).
+"""A worker process of a daemon, forked by its fork server (forkserver.py) for one plan slot with
+the arguments ``INDEX CTL HOST KEY_FILE ADDRESS PLAN_FILE`` (no secret among them: the key is
+read from the key file).
 
 It loads the cluster key, unpickles the plan (the first and only place on this host that does),
 and runs the same :func:`~cascata.worker.process.worker_main` as a local worker, with its data
@@ -10,7 +11,6 @@ reported to the coordinator as :class:`~cascata.errors.PlanRefusedError` naming 
 from __future__ import annotations
 
 import pickle
-import sys
 
 import dill
 import zmq
@@ -19,7 +19,7 @@ from ..errors import PlanRefusedError
 from ..transport import control, sockets
 from ..transport.auth import load_key
 from ..transport.endpoints import tcp_endpoint
-from .ending import end_process, start_process
+from .ending import start_process
 from .process import worker_main
 
 # Seconds a worker that could not load its plan waits for the coordinator's ABORT before exiting
@@ -27,11 +27,13 @@ from .process import worker_main
 SETUP_FAILURE_WAIT = 5.0
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], parent: int) -> int:
+    """Run worker ``INDEX`` of the plan in ``PLAN_FILE``; ``parent`` is the process whose exit
+    means nobody will collect our work (the fork server, which exits with the daemon)."""
     # As a forked local worker begins: SIGINT ignored (the daemon decides how its workers stop),
     # a subreaper for what components start, a clean slate for the multiprocessing exit machinery.
     start_process()
-    index_text, ctl, host, key_file, parent, address, plan_path = argv
+    index_text, ctl, host, key_file, address, plan_path = argv
     index = int(index_text)
     key = load_key(key_file)
     try:
@@ -40,7 +42,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         _report(index, ctl, PlanRefusedError(address, _why(exc)))
         return 3
-    worker_main(plan, index, ctl, tcp_endpoint(host, "*"), int(parent), key)
+    worker_main(plan, index, ctl, tcp_endpoint(host, "*"), parent, key)
     return 0
 
 
@@ -64,14 +66,3 @@ def _report(index: int, ctl: str, error: PlanRefusedError) -> None:
         sockets.close(sock, linger=1000)
         ctx.term()
 
-
-if __name__ == "__main__":
-    code = 1
-    try:
-        code = main(sys.argv[1:])
-    finally:
-        # Leave as a forked local worker does (ending.end_process): the shutdown work for what
-        # the components made (threads, queues, files, processes they started), then exit
-        # without the interpreter's teardown (collecting every module's objects), which on a
-        # busy host took longer than the grace the daemon gives a finished worker.
-        end_process(code)

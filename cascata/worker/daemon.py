@@ -3,8 +3,9 @@
 It listens on one ROUTER socket (CurveZMQ server, ZAP allow-list of the cluster key, in a thread).
 A coordinator connects out to it (DEALER), says :class:`~cascata.transport.control.Hello` with its
 versions, and sends a :class:`~cascata.transport.control.Launch` carrying the pickled plan: the
-daemon starts fresh worker processes (``python -m cascata.worker.child``) that unpickle it; the
-daemon itself never does, it only passes bytes. Workers talk to the daemon over ipc; the daemon
+daemon has its fork server (forkserver.py: a clean process that imported cascata once) fork one
+fresh worker process per plan slot, and those unpickle it; the daemon itself never does, it only
+passes bytes. Workers talk to the daemon over ipc; the daemon
 relays their control messages to the coordinator and back. Heartbeats go both ways: when the
 coordinator falls silent the daemon stops the plan's workers and waits for the next plan. Anything
 malformed is logged and answered, never fatal; one plan runs at a time.
@@ -12,6 +13,7 @@ malformed is logged and answered, never fatal; one plan runs at a time.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import signal
@@ -24,6 +26,7 @@ import zmq
 from ..transport import control, sockets
 from ..transport.auth import load_key, start_authenticator
 from ..transport.endpoints import format_address, is_all_interfaces, parse_address, tcp_endpoint
+from .forks import ForkServer, ForkServerError
 from .session import Session, versions
 
 logger = logging.getLogger("cascata.worker")
@@ -33,6 +36,15 @@ POLL_MS = 50
 # Plan ids remembered to refuse a replay; the oldest are forgotten beyond this many (at 40 bytes
 # each, a few hundred kB), so a daemon serving plans for weeks does not grow.
 SEEN_PLANS = 10_000
+# Coordinator connections remembered as greeted (a valid HELLO, no LAUNCH yet); the oldest are
+# forgotten beyond this many (a coordinator that only asks what the daemon offers never launches).
+GREETED = 1_000
+# Random bytes of the nonce in a WELCOME, which the connection's LAUNCH must carry back.
+NONCE_BYTES = 16
+
+
+class Refusal(ValueError):
+    """A well-formed request the daemon will not serve; its message goes to the peer as is."""
 
 
 class Daemon:
@@ -63,8 +75,16 @@ class Daemon:
             self.close()
             raise
         self.address = format_address(host, bound.rsplit(":", 1)[1])
+        # Started now, so its imports are done before the first plan arrives.
+        self.forks: ForkServer | None = None
+        try:
+            self.forks = ForkServer()
+        except BaseException:
+            self.close()
+            raise
         self.session: Session | None = None
         self._seen: dict[str, None] = {}
+        self._greeted: dict[bytes, bytes] = {}  # peer -> the nonce of its WELCOME
         self._stop = False
 
     def ready_line(self) -> str:
@@ -92,6 +112,8 @@ class Daemon:
         self._stop = True
 
     def close(self) -> None:
+        if getattr(self, "forks", None) is not None:
+            self.forks.close()
         sockets.close(self.router)
         self.auth.stop()
         self.ctx.term()
@@ -101,10 +123,16 @@ class Daemon:
     def _turn(self) -> None:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
+        forks = self.forks.fileno()
+        if forks >= 0:
+            poller.register(forks, zmq.POLLIN)
         session = self.session
         if session is not None:
             poller.register(session.workers_router, zmq.POLLIN)
         ready = dict(poller.poll(POLL_MS))
+        if forks in ready:
+            self.forks.collect()  # workers' exits; the server's death
+        self.forks.restart_if_due()
         if self.router in ready:
             self._drain_coordinators()
         if session is not None:
@@ -125,6 +153,9 @@ class Daemon:
             peer, body = frames[0], frames[1:]
             try:
                 self._handle(peer, body)
+            except Refusal as exc:
+                logger.warning("request from %s refused: %s", _peer_name(peer), exc)
+                self._refuse(peer, str(exc))
             except Exception as exc:  # a bad message must never take the daemon down
                 logger.warning("message from %s refused: %s", _peer_name(peer), exc)
                 self._refuse(peer, f"malformed message: {exc}")
@@ -159,30 +190,49 @@ class Daemon:
             mismatch.append(f"cascata {hello.cascata} there, {ver} here")
         if hello.by_value and hello.dill != dill_ver:
             mismatch.append(f"dill {hello.dill} there, {dill_ver} here (code travels by value)")
+        self._greeted.pop(peer, None)
         if mismatch:
             reason = "versions differ: " + "; ".join(mismatch) + ". Install the same versions on every host."
             logger.warning("refused coordinator %s: %s", _peer_name(peer), reason)
             self._refuse(peer, reason)
             return
-        welcome = control.Welcome(self.address, self.processes, py, ver, dill_ver)
+        nonce = os.urandom(NONCE_BYTES)
+        self._greeted[peer] = nonce
+        if len(self._greeted) > GREETED:
+            del self._greeted[next(iter(self._greeted))]
+        welcome = control.Welcome(self.address, self.processes, py, ver, dill_ver, nonce)
         self.router.send_multipart([peer, welcome.encode()])
 
     def _launch(self, peer: bytes, launch: control.Launch) -> None:
+        # The version check is what makes a plan safe to load here: no HELLO, no plan.
+        if peer not in self._greeted:
+            raise Refusal(
+                f"plan {launch.plan_id} came before a HELLO on this connection; a coordinator "
+                "says HELLO with its versions (and gets WELCOME) before each LAUNCH"
+            )
         if launch.plan_id in self._seen:
-            raise ValueError(f"plan {launch.plan_id} was already run here; a replayed plan is refused")
+            raise Refusal(f"plan {launch.plan_id} was already run here; a replayed plan is refused")
+        if not hmac.compare_digest(launch.nonce, self._greeted[peer]):
+            raise Refusal(
+                f"plan {launch.plan_id} does not carry the nonce of the WELCOME this connection "
+                "received: a replayed (recorded) plan is refused"
+            )
         if self.session is not None:
-            raise ValueError(f"busy with plan {self.session.plan_id} of another run; try again later")
+            raise Refusal(f"busy with plan {self.session.plan_id} of another run; try again later")
         if not launch.workers or len(launch.workers) > self.processes:
-            raise ValueError(f"asks for {len(launch.workers)} workers; this host offers {self.processes}")
+            raise Refusal(f"asks for {len(launch.workers)} workers; this host offers {self.processes}")
+        del self._greeted[peer]  # one HELLO admits one plan
         self._seen[launch.plan_id] = None
         if len(self._seen) > SEEN_PLANS:
             del self._seen[next(iter(self._seen))]
-        session = Session(self.ctx, peer, launch, self.host, self.address, self.key_file)
+        session = Session(self.ctx, peer, launch, self.host, self.address, self.key_file, self.forks)
         logger.info("plan %s: starting %d worker(s)", launch.plan_id, len(launch.workers))
         try:
             session.start(self.router)
-        except BaseException:
+        except BaseException as exc:
             session.stop_now()
+            if isinstance(exc, ForkServerError):
+                raise Refusal(f"could not start the workers of plan {launch.plan_id}: {exc}") from None
             raise
         self.session = session
 

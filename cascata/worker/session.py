@@ -2,7 +2,8 @@
 
 The daemon's service loop calls :meth:`Session.tick` every turn; nothing here blocks except
 :meth:`Session.stop_now` (the daemon is shutting down). The plan travels to the workers as a file
-in a private run directory (mode 0700): only the fresh worker processes unpickle it.
+in a private run directory (mode 0700): only the fresh worker processes (forked for this plan by
+the daemon's fork server) unpickle it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import logging
 import os
 import platform
 import signal
-import subprocess
-import sys
 import time
 from importlib import metadata
 
@@ -20,12 +19,15 @@ import zmq
 
 from ..transport import control, sockets
 from ..transport.endpoints import ipc_endpoint, make_run_dir, remove_run_dir
+from .forks import ForkServer
 from .pool import sample_process
 
 logger = logging.getLogger("cascata.worker")
 
 # Seconds between checks while stop_now() waits for workers to exit.
 _REAP_POLL = 0.01
+# Seconds a worker gets to be reported gone after SIGKILL.
+_KILL_WAIT = 5.0
 
 
 def versions() -> tuple[str, str, str]:
@@ -40,9 +42,10 @@ class Session:
 
     def __init__(
         self, ctx: zmq.Context, peer: bytes, launch: control.Launch, host: str, address: str,
-        key_file: str,
+        key_file: str, forks: ForkServer,
     ) -> None:
         self.peer = peer
+        self._forks = forks
         self.plan_id = launch.plan_id
         self._launch = launch
         self._host = host
@@ -52,8 +55,9 @@ class Session:
         self.workers_router = sockets.open_control_router(ctx)
         self._ctl = ipc_endpoint(self.run_dir, "ctl")
         sockets.bind(self.workers_router, self._ctl)
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.procs: dict[int, int] = {}  # plan index -> pid
         self._reported: set[int] = set()
+        self._told_lost = False
         self.last_seen = time.monotonic()
         self._last_beat = 0.0
         self._term_at: float | None = None
@@ -62,22 +66,15 @@ class Session:
         self.finished = False
 
     def start(self, router: zmq.Socket) -> None:
-        """Write the plan where only this user can read it, start one process per worker."""
+        """Write the plan where only this user can read it, fork one process per worker."""
         plan_path = os.path.join(self.run_dir, "plan")
         fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(self._launch.payload)
         for index in self._launch.workers:
-            argv = [
-                sys.executable, "-m", "cascata.worker.child", str(index), self._ctl, self._host,
-                self._key_file, str(os.getpid()), self._address, plan_path,
-            ]
-            # A session of its own: the stop ladder signals the worker's whole process group
-            # (what its components started, too), and a Ctrl-C at the daemon's terminal does not
-            # reach it.
-            self.procs[index] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
-        pids = {i: p.pid for i, p in self.procs.items()}
-        router.send_multipart([self.peer, control.Started(pids).encode()])
+            args = [str(index), self._ctl, self._host, self._key_file, self._address, plan_path]
+            self.procs[index] = self._forks.fork(args)
+        router.send_multipart([self.peer, control.Started(dict(self.procs)).encode()])
 
     # -- relay ------------------------------------------------------------------------------------
 
@@ -102,16 +99,23 @@ class Session:
 
     def tick(self, router: zmq.Socket) -> None:
         now = time.monotonic()
-        for index, proc in self.procs.items():
-            if index not in self._reported and proc.poll() is not None:
+        if not self._told_lost and any(self._forks.orphaned(p) for p in self.procs.values()):
+            self._told_lost = True
+            reason = (
+                f"the worker fork server of the daemon at {self._address} died; this run's workers "
+                "there were stopped (the daemon serves the next run)"
+            )
+            router.send_multipart([self.peer, control.Refused(reason).encode()])
+        for index, pid in self.procs.items():
+            status = self._forks.status(pid) if index not in self._reported else None
+            if status is not None:
                 self._reported.add(index)
-                status = _wait_status(proc.returncode)
                 router.send_multipart([self.peer, control.Exited(index, status).encode()])
         if now - self._last_beat >= self._launch.heartbeat_interval:
             self._last_beat = now
             cpu = {}
-            for index, proc in self.procs.items():
-                sample = sample_process(proc.pid)
+            for index, pid in self.procs.items():
+                sample = sample_process(pid)
                 if sample is not None:
                     cpu[index] = [sample.cpu_ticks, sample.state]
             router.send_multipart([self.peer, control.Beat(cpu).encode()])
@@ -148,12 +152,15 @@ class Session:
             self.workers_router.send_multipart([control.WorkerId(index).control, data])
 
     def _signal_all(self, sig: int) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    pass
+        for pid in self._running():
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _running(self) -> list[int]:
+        """Workers not known to have exited (so not reaped: their pids are still theirs)."""
+        return [pid for pid in self.procs.values() if self._forks.status(pid) is None]
 
     # -- end --------------------------------------------------------------------------------------
 
@@ -161,23 +168,21 @@ class Session:
         """Abort the plan and wait (bounded) until every worker exited: the daemon is stopping."""
         self._send_all(control.Abort())
         for sig, wait in ((None, self._launch.term_grace), (signal.SIGTERM, self._launch.term_grace),
-                          (signal.SIGKILL, 5.0)):
+                          (signal.SIGKILL, _KILL_WAIT)):
             if sig is not None:
                 self._signal_all(sig)
-            deadline = time.monotonic() + wait
-            while any(p.poll() is None for p in self.procs.values()) and time.monotonic() < deadline:
-                time.sleep(_REAP_POLL)
+            self._wait_exits(wait)
         self.close()
 
+    def _wait_exits(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._running() and time.monotonic() < deadline:
+            self._forks.collect(_REAP_POLL)
+
     def close(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                self._signal_all(signal.SIGKILL)
-                proc.wait()
+        if self._running():
+            self._signal_all(signal.SIGKILL)
+            self._wait_exits(_KILL_WAIT)
+        self._forks.forget(list(self.procs.values()))
         sockets.close(self.workers_router)
         remove_run_dir(self.run_dir)
-
-
-def _wait_status(returncode: int) -> int:
-    """subprocess's return code as a raw wait status (what WorkerHandle.status holds)."""
-    return -returncode if returncode < 0 else returncode << 8

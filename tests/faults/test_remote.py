@@ -2,8 +2,9 @@
 cases 1, 4 and 5 for remote workers, 13 (addresses) and 14 (Ctrl-C with remote workers).
 
 tests/test_run_hosts.py and tests/worker/test_daemon.py hold the daemon's own faults (host
-killed or silent, caller killed, wrong key, garbage and replayed plans, plans in a row); these
-add the faults of the workers a daemon hosts, and of what the caller gives it.
+killed or silent, caller killed, wrong key, garbage and replayed plans), test_repeat.py fifty
+plans in a row; these add the faults of the workers a daemon hosts, and of what the caller
+gives it.
 """
 
 from __future__ import annotations
@@ -203,32 +204,6 @@ def test_ctrl_c_with_remote_workers_stops_them_with_one_clean_message(daemons, k
     for noise in ("Exception ignored", "never retrieved", "Error", "Warning"):
         assert noise not in err, err
     _serves_again(d, key_file, ledger)
-
-
-# Plans in a row: each starts a fresh worker process on the daemon (1-2 s on the busy 2-core
-# machine), so ten, not the fifty run locally, to keep CI within its budget.
-PLANS = 10
-PLANS_WARM_UP = 3
-
-
-@pytest.mark.timeout(120)
-def test_ten_plans_on_one_daemon_leave_no_growth(daemons, key_file, ledger):
-    import psutil
-
-    (d,) = daemons(1, processes=1)
-    daemon = psutil.Process(d.pid)
-    state = []
-    for i in range(PLANS):
-        g = chain(ledger, 20)
-        g.sink.tag < f"plan-{i}"
-        g.run(workers=[d.address], key_file=key_file)
-        poll_for(lambda: not d.workers(), timeout=10)
-        state.append((daemon.num_fds(), daemon.num_threads(), daemon.memory_info().rss))
-    check(ledger, {"p": 20}, copies=PLANS)
-    warm, last = state[PLANS_WARM_UP - 1], state[-1]
-    assert last[0] <= warm[0], [s[0] for s in state]
-    assert last[1] <= warm[1], [s[1] for s in state]
-    assert last[2] - warm[2] < 8 << 20, [s[2] >> 20 for s in state]
 
 
 def test_a_caller_silent_past_the_host_timeout_hears_that_the_daemon_stopped_its_workers(

@@ -208,7 +208,7 @@ class Loop:
             dead = self.daemons[chaos.host]
             dead.proc.wait(CLEAN_UP)
         for host, daemon in zip(self.hosts, self.daemons, strict=True):
-            keep = {daemon.pid} if daemon.proc.poll() is None else set()
+            keep = daemon.service_pids()
             poll_for(lambda h=host, k=keep: set(h.pids()) <= k, timeout=CLEAN_UP)
         for i, daemon in enumerate(self.daemons):
             if daemon.proc.poll() is not None:

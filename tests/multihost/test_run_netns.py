@@ -15,7 +15,7 @@ from cascata import AuthenticationError, Graph, HostLostError, PlanRefusedError,
 from cascata.transport import control
 from cascata.transport.auth import HandshakeWatch, generate_key_file, load_key
 from cascata.worker.session import versions
-from tests.daemons import ROOT
+from tests.daemons import ROOT, record_launches
 from tests.helpers import poll_for
 from tests.multihost.parts import Arrays, Check, Hop, SlowHop, Start, netns_inode
 from tests.worker.test_daemon import RawPeer
@@ -315,14 +315,7 @@ def test_a_version_mismatch_is_named_with_both_versions(make_hosts, host_daemons
 def test_a_recorded_plan_replayed_to_the_daemon_is_refused(make_hosts, host_daemons, key_file, monkeypatch):
     (a,) = make_hosts(1)
     (da,) = host_daemons([a])
-    sent: list[bytes] = []
-    encode = control.Launch.encode
-
-    def recording(self):
-        sent.append(encode(self))
-        return sent[-1]
-
-    monkeypatch.setattr(control.Launch, "encode", recording)
+    sent = record_launches(monkeypatch)
     assert run_small(da.address, key_file) == list(range(20))
     assert len(sent) == 1
     poll_for(lambda: not da.workers())

@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 import platform
 import signal
-import time
 
 import psutil
 import pytest
 import zmq
 from click.testing import CliRunner
 
-from cascata import Graph, HostLostError
+from cascata import Graph, HostLostError, PlanRefusedError
 from cascata.cli import main, worker_main
 from cascata.transport import control, sockets
 from cascata.transport.auth import load_key
 from cascata.worker.session import versions
 from tests.components import Double, Source
+from tests.daemons import record_launches
 from tests.helpers import poll_for
 
 # Seconds a raw peer waits for the daemon's answer (some answers wait for a fresh process to
@@ -181,8 +181,11 @@ def test_a_version_mismatch_is_refused_naming_both_versions(daemons, key_file):
 def test_a_plan_that_cannot_load_is_reported_and_a_replayed_plan_id_is_refused(daemons, key_file):
     (d,) = daemons(1)
     peer = RawPeer(d.address, key_file)
-    launch = control.Launch("plan-1", [0], b"not a pickle", 0.25, 3.0, 1.0)
     try:
+        peer.send(_hello())
+        welcome = peer.record()
+        assert isinstance(welcome, control.Welcome)
+        launch = control.Launch("plan-1", [0], b"not a pickle", 0.25, 3.0, 1.0, welcome.nonce)
         peer.send(launch.encode())
         started = peer.record()
         assert isinstance(started, control.Started) and list(started.pids) == [0]
@@ -191,6 +194,10 @@ def test_a_plan_that_cannot_load_is_reported_and_a_replayed_plan_id_is_refused(d
         peer.send(control.Release(0.5).encode())
         while not isinstance(peer.record(), control.Released):
             pass
+        peer.send(launch.encode())  # a HELLO admits one plan
+        assert "came before a HELLO" in peer.record().reason
+        peer.send(_hello())
+        assert isinstance(peer.record(), control.Welcome)
         peer.send(launch.encode())
         assert "already run here" in peer.record().reason
     finally:
@@ -199,13 +206,87 @@ def test_a_plan_that_cannot_load_is_reported_and_a_replayed_plan_id_is_refused(d
     assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
 
 
-def test_sigterm_during_a_run_stops_it_and_the_run_raises_host_lost(daemons, key_file):
-    from tests.test_run_hosts import Slow, pipeline
+def test_a_launch_without_a_valid_hello_is_refused_unread_and_the_next_valid_plan_runs(
+    daemons, key_file, tmp_path
+):
+    from tests.faults.tools import trap_body
 
     (d,) = daemons(1)
+    trap = str(tmp_path / "unpickled")
+    peer = RawPeer(d.address, key_file)
+    try:
+        peer.send(control.Launch("no-hello", [0], trap_body(trap), 0.25, 3.0, 1.0).encode())
+        refused = peer.record()
+        assert isinstance(refused, control.Refused)
+        assert "plan no-hello came before a HELLO" in refused.reason, refused.reason
+        peer.send(_hello(cascata="0.0.1"))  # a HELLO the daemon refuses admits nothing either
+        assert isinstance(peer.record(), control.Refused)
+        peer.send(control.Launch("bad-hello", [0], trap_body(trap), 0.25, 3.0, 1.0).encode())
+        assert "plan bad-hello came before a HELLO" in peer.record().reason
+    finally:
+        peer.close()
+    assert not d.workers() and not os.path.exists(trap)
+    log = d.stderr()
+    assert "refused: plan no-hello came before a HELLO" in log, log
+    assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
+    assert not os.path.exists(trap)
+
+
+def test_a_plan_without_the_nonce_of_its_welcome_is_refused(daemons, key_file, tmp_path):
+    from tests.faults.tools import trap_body
+
+    (d,) = daemons(1)
+    trap = str(tmp_path / "unpickled")
+    peer = RawPeer(d.address, key_file)
+    try:
+        peer.send(_hello())
+        first = peer.record()
+        peer.send(_hello())  # greeted again: only the latest WELCOME's nonce counts
+        second = peer.record()
+        assert first.nonce != second.nonce and len(second.nonce) >= 16
+        for nonce in (b"", first.nonce):
+            peer.send(control.Launch("no-nonce", [0], trap_body(trap), 0.25, 3.0, 1.0, nonce).encode())
+            reason = peer.record().reason
+            assert "does not carry the nonce of the WELCOME" in reason and "replayed" in reason
+    finally:
+        peer.close()
+    assert not d.workers() and not os.path.exists(trap)
+
+
+def test_a_recorded_plan_replayed_to_a_restarted_daemon_is_refused(daemons, key_file, monkeypatch):
+    (d,) = daemons(1)
+    sent = record_launches(monkeypatch)
+    assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
+    monkeypatch.undo()
+    assert len(sent) == 1
+    d.stop()
+    (again,) = daemons(1)  # a new life: it knows no plan id the old one ran
+    peer = RawPeer(again.address, key_file)  # one who holds the key and recorded the plan
+    try:
+        peer.send(_hello())
+        assert isinstance(peer.record(), control.Welcome)
+        peer.send(sent[0])
+        refused = peer.record()
+        assert isinstance(refused, control.Refused) and "replayed" in refused.reason, refused
+    finally:
+        peer.close()
+    assert not again.workers()
+    assert _run_one(again.address, key_file) == [2 * i for i in range(50)]
+
+
+def _start_endless_run(d, key_file):
+    """A run on daemon ``d`` that goes on until stopped, once both its workers are up."""
+    from tests.test_run_hosts import Slow, pipeline
+
     g = pipeline(Slow, 100_000)
     g.start(workers=[d.address], key_file=key_file)
     poll_for(lambda: len(d.workers()) == 2, timeout=30)
+    return g
+
+
+def test_sigterm_during_a_run_stops_it_and_the_run_raises_host_lost(daemons, key_file):
+    (d,) = daemons(1)
+    g = _start_endless_run(d, key_file)
     d.signal(signal.SIGTERM)
     with pytest.raises(HostLostError, match="shutting down"):
         g.join()
@@ -213,16 +294,73 @@ def test_sigterm_during_a_run_stops_it_and_the_run_raises_host_lost(daemons, key
     assert not d.workers()
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)  # five runs, each starting fresh processes on a possibly busy machine
-def test_many_plans_in_a_row_do_not_grow_the_daemon(daemons, key_file):
+# -- the fork server -------------------------------------------------------------------------------
+
+
+class RecordsWhoLoadsIt:
+    """A plan payload whose unpickling writes a file named after the process that unpickles it,
+    holding the pid of that process's parent."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def __reduce__(self):
+        path = f"os.path.join({self.directory!r}, str(os.getpid()))"
+        return (exec, (f"import os; open({path}, 'w').write(str(os.getppid()))",))
+
+
+def test_only_the_plans_own_fresh_worker_unpickles_it_never_the_daemon_or_its_fork_server(
+    daemons, key_file, tmp_path
+):
+    import pickle
+
     (d,) = daemons(1)
-    proc = psutil.Process(d.pid)
-    for _ in range(2):
-        _run_one(d.address, key_file)
-    time.sleep(0.3)
-    fds, threads = proc.num_fds(), proc.num_threads()
-    for _ in range(3):
-        assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
-    time.sleep(0.3)
-    assert proc.num_fds() <= fds and proc.num_threads() <= threads
+    server = d.fork_server()
+    assert server is not None and server.ppid() == d.pid
+    peer = RawPeer(d.address, key_file)
+    loaders = tmp_path / "loaders"
+    loaders.mkdir()
+    payload = pickle.dumps(RecordsWhoLoadsIt(str(loaders)))
+    try:
+        peer.send(_hello())
+        welcome = peer.record()
+        assert isinstance(welcome, control.Welcome)
+        peer.send(control.Launch("who-loads", [0], payload, 0.25, 3.0, 1.0, welcome.nonce).encode())
+        started = peer.record()
+        assert isinstance(started, control.Started)
+        loaded_by = poll_for(lambda: os.listdir(loaders))
+        assert loaded_by == [str(started.pids[0])]
+        poll_for(lambda: (loaders / loaded_by[0]).read_text())
+        assert (loaders / loaded_by[0]).read_text() == str(server.pid)
+        peer.send(control.Release(0.5).encode())
+        while not isinstance(peer.record(), control.Released):
+            pass
+    finally:
+        peer.close()
+    # the same server forks the next plan's workers; it runs no thread (no zmq context) of its own
+    assert d.fork_server().pid == server.pid and server.num_threads() == 1
+    assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
+
+
+def test_a_fork_server_killed_while_idle_is_replaced_and_logged(daemons, key_file):
+    (d,) = daemons(1)
+    old = d.fork_server()
+    old.kill()
+    poll_for(lambda: d.fork_server() is not None and d.fork_server().pid != old.pid)
+    assert f"the worker fork server (pid {old.pid}) killed by signal 9" in d.stderr()
+    assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
+
+
+def test_a_fork_server_killed_mid_run_fails_that_run_by_name_and_the_next_runs(daemons, key_file):
+    (d,) = daemons(1)
+    g = _start_endless_run(d, key_file)
+    workers = d.workers()
+    d.fork_server().kill()
+    with pytest.raises(PlanRefusedError, match="fork server of the daemon at .* died") as info:
+        g.join()
+    assert info.value.address == d.address
+    for p in workers:  # stopped with their whole process groups, not left to run on
+        poll_for(lambda p=p: not p.is_running() or p.status() == psutil.STATUS_ZOMBIE)
+    assert "stopping its 2 worker(s)" in d.stderr()
+    poll_for(lambda: d.fork_server() is not None)
+    assert _run_one(d.address, key_file) == [2 * i for i in range(50)]
