@@ -25,7 +25,7 @@ from ..port import NOT_SET
 from ..transport.codec import DEFAULT_MAX_ITEM_BYTES
 from ..worker.firing import resolve_groups
 from ..worker.ports import SMALL_ITEM_SLACK
-from .placement import assign, available_cpus, pin_to_hosts
+from .placement import assign, available_cpus, compact, pin_to_hosts
 
 _OPTIONS = {"max_item_bytes", "liveness_timeout"}
 # Plain items beyond the credit window a publisher may send to one member of a group: enough to
@@ -76,10 +76,12 @@ def compile_plan(
     distributing = {e for rs in routes.values() for r in rs if len(r) > 1 for e in r}
     groups = {c.name: c.group_name for c in comps if c.group_name is not None}
     pairs = [(src.component.name, dst.component.name) for _, src, dst in raw_edges]
-    placement = assign([c.name for c in comps], pairs, workers, groups)
+    placement = assign([c.name for c in comps], pairs, workers, groups, slots)
     if pin:
         pins = _resolve_pins(pin, comps, slots or (LOCAL,) * workers)
         placement = pin_to_hosts(placement, slots or (LOCAL,) * workers, pins, pairs, groups)
+    placement, slots = compact(placement, slots)
+    workers = len(set(placement.values()))
 
     edges = tuple(
         EdgePlan(

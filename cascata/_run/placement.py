@@ -2,7 +2,9 @@
 
 Components are laid out in topological order (cycles collapsed) and cut into contiguous runs,
 so neighbouring stages share a worker and hand items over in memory; members of one component
-group go to different workers, so data parallelism uses different cores.
+group go to different workers, so data parallelism uses different cores. On several hosts the
+runs fill one host's workers before the next host's, so a chain crosses from host to host as
+few times as it can (once over two hosts), while a group's members still alternate hosts.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ def assign(
     edges: Sequence[tuple[str, str]],
     num_workers: int,
     groups: dict[str, str] | None = None,
+    slots: Sequence[str] = (),
 ) -> dict[str, int]:
-    """Map each component name to a worker index in ``range(num_workers)``."""
+    """Map each component name to a worker index in ``range(num_workers)``; ``slots`` gives
+    the host of each worker (none: all on one host)."""
     if num_workers < 1:
         raise ValueError("num_workers must be at least 1")
     order = topological(names, edges)
@@ -35,8 +39,9 @@ def assign(
     placement: dict[str, int] = {}
     singles = [n for n in order if n not in groups]
     per_worker = -(-len(singles) // num_workers) if singles else 1
+    chain = host_major(slots, num_workers)
     for i, name in enumerate(singles):
-        placement[name] = min(i // per_worker, num_workers - 1)
+        placement[name] = chain[min(i // per_worker, num_workers - 1)]
     seen: dict[str, int] = {}
     for name in order:
         alias = groups.get(name)
@@ -46,6 +51,25 @@ def assign(
         seen[alias] = k + 1
         placement[name] = k % num_workers
     return placement
+
+
+def host_major(slots: Sequence[str], num_workers: int) -> list[int]:
+    """Worker indices with each host's workers together, hosts in order of first appearance
+    (slots A, B, A, B give 0, 2, 1, 3): consecutive runs of a chain then share a host."""
+    if not slots:
+        return list(range(num_workers))
+    first = {}
+    for host in slots:
+        first.setdefault(host, len(first))
+    return sorted(range(num_workers), key=lambda w: (first[slots[w]], w))
+
+
+def compact(placement: dict[str, int], slots: Sequence[str]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Renumber the workers that host a component 0, 1, ... (in their order) and drop the
+    others, with their slots: a worker with nothing to run is a process not worth starting."""
+    used = sorted(set(placement.values()))
+    index = {w: i for i, w in enumerate(used)}
+    return {name: index[w] for name, w in placement.items()}, tuple(slots[w] for w in used) if slots else ()
 
 
 def pin_to_hosts(

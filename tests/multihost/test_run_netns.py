@@ -71,6 +71,18 @@ def test_a_graph_over_two_hosts_delivers_every_item_each_component_in_its_host(
     assert {tuple(path) for _, path in items} == {(a_ns, b_ns, a_ns, b_ns)}  # three crossings
 
 
+def test_a_chain_placed_by_cascata_crosses_from_host_to_host_once(make_hosts, host_daemons, key_file):
+    a, b = make_hosts(2)
+    da, db = host_daemons([a, b])
+    g, items = chain(N)
+    report = g.run(workers=[da.address, db.address], key_file=key_file)
+    assert sorted(i for i, _ in items) == list(range(N))
+    # four stages on 2 x 2 processes: two on each host, one crossing, every worker used
+    a_ns, b_ns = a.netns_inode, b.netns_inode
+    assert {tuple(path) for _, path in items} == {(a_ns, a_ns, b_ns, b_ns)}
+    assert len(report.workers) == 4
+
+
 def test_a_group_spreads_over_both_hosts(make_hosts, host_daemons, key_file):
     a, b = make_hosts(2)
     da, db = host_daemons([a, b])
