@@ -51,6 +51,7 @@ class HostLink:
         self.last_seen = time.monotonic()
         self.last_sent = 0.0
         self.released = False
+        self._drops: zmq.Socket | None = None
 
     def hello(self, by_value: bool, timeout: float = CONNECT_TIMEOUT) -> None:
         from ..worker.session import versions  # loads importlib.metadata: daemon runs only
@@ -72,6 +73,14 @@ class HostLink:
         self.processes = record.processes
         self.nonce = record.nonce
         self.last_seen = time.monotonic()
+        # From now on a dropped connection matters: ZeroMQ would reconnect without a word, and
+        # control records in the dropped one's buffers would be lost (they carry no sequence
+        # numbers). The handshake watch is closed, so the socket's one monitor is free.
+        self._drops = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def dropped(self) -> bool:
+        """True once the connection to the daemon broke after HELLO (never blocks)."""
+        return self._drops is not None and bool(self._drops.poll(0))
 
     def send(self, record: control.Record) -> None:
         self.sock.send(record.encode())
@@ -82,6 +91,9 @@ class HostLink:
 
     def close(self) -> None:
         self._watch.close()
+        if self._drops is not None:
+            self.sock.disable_monitor()
+            self._drops.close(linger=0)
         sockets.close(self.sock)
 
 

@@ -109,6 +109,12 @@ class RemoteWorkers:
         for link in self.links.values():
             if now - link.last_sent >= settings.heartbeat_interval:
                 link.send(control.Beat())
+            if link.dropped():
+                raise HostLostError(
+                    link.address,
+                    "the connection to its daemon broke (reset on the way, or the daemon "
+                    "exited); control messages in it may be lost, so the run cannot go on",
+                )
             silent = now - link.last_seen
             if silent > settings.host_timeout:
                 link.released = True  # nothing to wait for from a lost daemon when stopping
@@ -130,6 +136,9 @@ class RemoteWorkers:
         poller = zmq.Poller()
         self.register(poller)
         while not all(link.released for link in self.links.values()):
+            for link in self.links.values():
+                if time.monotonic() - link.last_seen > settings.host_timeout:
+                    link.released = True  # lost (dead, stopped, cut off): nothing will come
             left = deadline - time.monotonic()
             if left <= 0:
                 return
