@@ -11,7 +11,8 @@ intact, in order); no worker process is left on either host; and the daemons (re
 the fault killed one) serve the next run.
 
 ``CASCATA_CHAOS_SEED`` replays a loop (every failure message names the seed and the run);
-``CASCATA_CHAOS_RUNS`` sets the number of runs (10 by default). The observed runs are printed
+``CASCATA_CHAOS_RUNS`` sets the number of runs (10 by default), ``CASCATA_CHAOS_FAULTS`` the kinds
+of fault drawn (comma-separated names of EXPECTED; all by default). The observed runs are printed
 (``pytest -s``) and appended to ``CASCATA_FAULT_TIMES`` when set.
 """
 
@@ -22,6 +23,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -59,9 +61,14 @@ EXPECTED = {
     "cut": {"ok", "HostLostError"},
     "blackhole": {"ok", "ProtocolError"},
     "reset": {"ok", "ProtocolError"},
+    "reset-control": {"ok", "HostLostError"},
     "kill-daemon": {"ok", "HostLostError"},
     "stall-daemon": {"ok", "HostLostError"},
 }
+# The faults drawn from (CASCATA_CHAOS_FAULTS, comma-separated, narrows them down).
+KINDS = sorted(k for k in os.environ.get("CASCATA_CHAOS_FAULTS", ",".join(EXPECTED)).split(",") if k)
+# The share of runs with two faults at once.
+DOUBLE = 0.2
 # Seconds a run may last in all before cascata's own timeout stops it: a hang shows as a
 # TimeoutError naming the seed, not as a test killed by pytest-timeout.
 RUN_LIMIT = 60.0
@@ -80,18 +87,21 @@ class Chaos:
     at: int = 0  # the item at which every component raises its progress flag
 
     @classmethod
-    def draw(cls, rng: random.Random) -> Chaos:
-        """A fault early in the stream mostly; one in four as it ends (end of stream, the
-        quiescence probes and FINISH are in flight then)."""
+    def draw(cls, rng: random.Random) -> list[Chaos]:
+        """One run's faults: mostly one, one run in five two at once (the second hits while
+        the first is being detected or the run is being stopped). Early in the stream mostly;
+        one run in four as it ends (end of stream, the quiescence probes and FINISH are in
+        flight then)."""
         at = rng.randrange(ITEMS - ENDING, ITEMS) if rng.random() < 0.25 else rng.randrange(20, 300)
-        return cls(rng.choice(sorted(EXPECTED)), rng.choice(ROLES), rng.randrange(2),
-                   round(rng.uniform(0.3, 6.0), 2), at)
+        kinds = rng.sample(KINDS, min(len(KINDS), 2 if rng.random() < DOUBLE else 1))  # two differ
+        return [cls(kind, rng.choice(ROLES), rng.randrange(2), round(rng.uniform(0.3, 6.0), 2), at)
+                for kind in kinds]
 
     def __str__(self) -> str:
         target = self.role if self.kind in ("kill", "stall") else f"host {self.host}"
         target = "" if self.kind in ("none", "blackhole", "reset") else target
         lasting = f" for {self.duration} s" if self.kind in LASTING else ""
-        return f"{self.kind} {target}{lasting} at #{self.at}".replace("  ", " ").strip()
+        return f"{self.kind} {target}{lasting}".replace("  ", " ").strip()
 
     def expected(self) -> set[str]:
         if self.kind in ("kill", "kill-daemon") and self.at < ITEMS - ENDING:
@@ -110,6 +120,17 @@ class Chaos:
         if self.kind == "blackhole":
             return self.duration + TRANSIT_TIMEOUT + FAULT_DEADLINE
         return FAULT_DEADLINE
+
+
+def describe(faults: list[Chaos]) -> str:
+    return " + ".join(map(str, faults)) + f" at #{faults[0].at}"
+
+
+def expected(faults: list[Chaos]) -> set[str]:
+    """What a run with these faults may end in: an error any of them names; "ok" only where
+    every one of them allows it."""
+    allowed = set().union(*(c.expected() for c in faults))
+    return allowed if all("ok" in c.expected() for c in faults) else allowed - {"ok"}
 
 
 def prefix_only(ledger: str) -> None:
@@ -138,12 +159,12 @@ class Loop:
     def addresses(self) -> list[str]:
         return [d.address for d in self.daemons]
 
-    def run(self, index: int, chaos: Chaos) -> dict:
+    def run(self, index: int, faults: list[Chaos]) -> dict:
         ledger, flags = (self.tmp_path / f"{what}{index}" for what in ("ledger", "flags"))
         ledger.mkdir()
         flags.mkdir()
-        faults = {r: Fault(at=chaos.at, flag_dir=str(flags), name=r) for r in ROLES}
-        g = chain(str(ledger), ITEMS, delay=0.001, faults=faults)
+        progress = {r: Fault(at=faults[0].at, flag_dir=str(flags), name=r) for r in ROLES}
+        g = chain(str(ledger), ITEMS, delay=0.001, faults=progress)
         a, b = self.addresses
         undo: list[threading.Timer] = []
         outcome, error = "ok", None
@@ -151,7 +172,8 @@ class Loop:
                      pin={"src": a, "mid": b, "sink": a}):
             pids = {r: wait_flag(str(flags), r, timeout=30) for r in ROLES}
             begun = time.monotonic()
-            self.inject(chaos, pids, undo)
+            for chaos in faults:
+                self.inject(chaos, pids, undo)
             try:
                 g.join()
             except NAMED as exc:
@@ -159,16 +181,18 @@ class Loop:
             elapsed = time.monotonic() - begun
         for timer in undo:
             timer.join()
-        if chaos.kind == "stall":
-            _signal(pids[chaos.role], signal.SIGCONT)
+        for chaos in faults:
+            if chaos.kind == "stall":
+                _signal(pids[chaos.role], signal.SIGCONT)
         if error is None:
             check(ledger, {"p": ITEMS})
         else:
             prefix_only(str(ledger))
-        row = {"run": index, "fault": str(chaos), "outcome": outcome,
+        row = {"run": index, "fault": describe(faults), "outcome": outcome,
                "seconds": round(elapsed, 2), "error": str(error).splitlines()[0] if error else ""}
-        assert outcome in chaos.expected(), f"{outcome} does not name the fault: {error}"
-        assert elapsed <= chaos.bound(), f"ended {elapsed:.1f} s after the fault, over {chaos.bound():.0f} s"
+        assert outcome in expected(faults), f"{outcome} does not name the fault: {error}"
+        bound = max(c.bound() for c in faults)
+        assert elapsed <= bound, f"ended {elapsed:.1f} s after the fault, over {bound:.0f} s"
         return row
 
     def inject(self, chaos: Chaos, pids: dict[str, int], undo: list[threading.Timer]) -> None:
@@ -194,25 +218,31 @@ class Loop:
             later(cluster.unblackhole)
         elif chaos.kind == "reset":
             done = self.hosts[0].run(["ss", "-K", "dst", self.hosts[1].address])
-            assert done.returncode == 0, done.stderr
+            assert done.returncode == 0 and len(done.stdout.splitlines()) > 1, done
+        elif chaos.kind == "reset-control":
+            # The caller's own connection to one daemon, in the root namespace where it runs.
+            port = self.daemons[chaos.host].address.rpartition(":")[2]
+            done = subprocess.run(["ss", "-K", "dst", host.address, "dport", "=", f":{port}"],
+                                  capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0 and len(done.stdout.splitlines()) > 1, done  # one killed
         elif chaos.kind == "kill-daemon":
-            os.kill(self.daemons[chaos.host].pid, signal.SIGKILL)
+            _signal(self.daemons[chaos.host].pid, signal.SIGKILL)
         elif chaos.kind == "stall-daemon":
             pid = self.daemons[chaos.host].pid
-            os.kill(pid, signal.SIGSTOP)
-            later(lambda: os.kill(pid, signal.SIGCONT))
+            _signal(pid, signal.SIGSTOP)
+            later(lambda: _signal(pid, signal.SIGCONT))
 
-    def settle(self, chaos: Chaos) -> None:
-        """Wait until no worker is left on either host; restart a daemon the fault killed."""
-        if chaos.kind == "kill-daemon":
-            dead = self.daemons[chaos.host]
-            dead.proc.wait(CLEAN_UP)
+    def settle(self, faults: list[Chaos]) -> None:
+        """Wait until no worker is left on either host; restart a daemon a fault killed."""
+        killed = {c.host for c in faults if c.kind == "kill-daemon"}
+        for i in killed:
+            self.daemons[i].proc.wait(CLEAN_UP)
         for host, daemon in zip(self.hosts, self.daemons, strict=True):
             keep = daemon.service_pids()
             poll_for(lambda h=host, k=keep: set(h.pids()) <= k, timeout=CLEAN_UP)
         for i, daemon in enumerate(self.daemons):
             if daemon.proc.poll() is not None:
-                assert chaos.kind == "kill-daemon" and i == chaos.host, f"daemon {i} is down"
+                assert i in killed, f"daemon {i} is down"
                 (self.daemons[i],) = self.start_daemons([self.hosts[i]])
 
 
@@ -225,7 +255,7 @@ def _signal(pid: int, sig: int) -> None:
 def _report(seed: int, rows: list[dict]) -> None:
     print(f"\nchaos loop, seed {seed}:")
     for row in rows:
-        print(f"  run {row['run']:2}: {row['fault']:<36} -> {row['outcome']:<16} "
+        print(f"  run {row['run']:2}: {row['fault']:<44} -> {row['outcome']:<16} "
               f"{row['seconds']:6.2f} s  {row['error'][:90]}")
     path = os.environ.get("CASCATA_FAULT_TIMES")
     if path:
@@ -242,13 +272,13 @@ def test_chaos_loop_over_two_hosts(make_hosts, host_daemons, key_file, tmp_path)
     rows: list[dict] = []
     try:
         for index in range(RUNS):
-            chaos = Chaos.draw(rng)
+            faults = Chaos.draw(rng)
             try:
-                rows.append(loop.run(index, chaos))
-                loop.settle(chaos)
+                rows.append(loop.run(index, faults))
+                loop.settle(faults)
             except BaseException as exc:
                 raise AssertionError(
-                    f"chaos seed {SEED} (CASCATA_CHAOS_SEED={SEED}), run {index}, fault {chaos}: "
+                    f"chaos seed {SEED} (CASCATA_CHAOS_SEED={SEED}), run {index}, {describe(faults)}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
         # The daemons still serve a plain run after the last fault.
