@@ -109,6 +109,10 @@ class RemoteWorkers:
         for link in self.links.values():
             if now - link.last_sent >= settings.heartbeat_interval:
                 link.send(control.Beat())
+            if link.sock.poll(0):
+                # Read first, judge after: this process may itself have been stopped, and what
+                # waits here (an ABANDONED, a late beat) says more than the silence before it.
+                continue
             if link.dropped():
                 raise HostLostError(
                     link.address,
