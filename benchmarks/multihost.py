@@ -10,7 +10,7 @@ Runs, interleaved so machine noise hits all alike:
   2-3 and the sink on host B; W3 the source on A, pass-through and sink on B: one crossing each.
 - ``raw-1host``: the same nodes on one host over ipc (raw_zmq.py as run.py runs it).
 - ``cascata-2hosts``: the same graphs as cascata_impl.py on two ``cascata worker`` daemons, one
-  per namespace host (2 processes each), the components pinned as the raw nodes are placed; the
+  per namespace host, the components pinned as the raw nodes are placed; the
   coordinator is this process, in the root namespace. The components travel by value (they are
   defined in ``__main__``). Stream time: the source's clock before its first item to the sink's
   after its last (CLOCK_MONOTONIC is one clock for every namespace of a machine).
@@ -19,9 +19,10 @@ Runs, interleaved so machine noise hits all alike:
 - ``cascata-1h-same``: the W1 graph of ``cascata-2hosts`` (same components, same clocks) on
   local workers with default settings: the single-host figure the W1 goal divides by.
 
-``--processes N`` sets what each daemon offers (default 2, a daemon's own default on this
-2-CPU machine, so 4 processes offered on 2 CPUs; 1 splits the 2 CPUs between the hosts, as many
-worker processes as a single-host run starts).
+``--processes N`` fixes what each daemon offers (``cascata worker --processes N``). Without it
+each daemon offers its default, the machine's CPUs, and since both namespace hosts are one
+machine (one boot id) the coordinator shares its 2 CPUs between them: one worker process each,
+as many as a single-host run starts. ``--processes 2`` offers 4 processes on 2 CPUs.
 
 Goals (issue 11): W1 across hosts >= 0.7 x single-host cascata; W3 across hosts >= 0.8 x raw
 TCP+CURVE.  Figures are medians with [min..max]; a wrong result is a failure, never a figure.
@@ -279,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="N / 10 (smoke test)")
     parser.add_argument("--only", default="W1,W3", help="W1, W3 or both")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="worker processes each daemon offers (default 2, a daemon's default "
-                        "on this 2-CPU machine; 1 splits the machine's 2 CPUs between the 2 hosts)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="worker processes each daemon offers, fixed (default: the daemon's "
+                        "default, the CPUs, shared by daemons on one machine)")
     args = parser.parse_args(argv)
     keys = [k.strip().upper() for k in args.only.split(",")]
     if os.geteuid() != 0:
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                 daemons[name] = DaemonProcess(key_file, args.processes, listen=f"{host.address}:7700",
                                               wrap=host.argv)
             print(f"hosts: A {daemons['A'].address}, B {daemons['B'].address} (namespaces, one bridge), "
-                  f"{args.processes} worker process(es) offered by each")
+                  f"{args.processes or 'the default number of'} worker process(es) offered by each")
             outcomes = measure(implementations(hosts, daemons, key_file), keys, args.runs, args.quick)
         finally:
             for daemon in daemons.values():

@@ -259,7 +259,7 @@ class Graph:
         hosts = open_hosts(
             list(self._nodes.values()), options.pop("workers", None), options.pop("key_file", None)
         )
-        offers = hosts.offers if hosts else None
+        offers = hosts.offers_for(num_workers) if hosts else None
         pin = options.pop("pin", None)
         plan = compile_plan(self, num_workers, collects, hosts=offers, pin=pin, **options)
         for items in sinks:

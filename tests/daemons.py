@@ -32,11 +32,12 @@ class DaemonProcess:
     ``listen`` and ``wrap`` (argv in, argv out: e.g. a namespace host's ``argv``) let it run
     elsewhere; ``python`` replaces the interpreter's arguments (e.g. to run a patched daemon)."""
 
-    def __init__(self, key_file: str, processes: int = 2, listen: str = "127.0.0.1:0",
+    def __init__(self, key_file: str, processes: int | None = 2, listen: str = "127.0.0.1:0",
                  wrap=None, python: list[str] | None = None) -> None:
         self.log = tempfile.NamedTemporaryFile("w+", prefix="cascata-daemon-", suffix=".log")
         argv = [*(python or [sys.executable, "-m", "cascata.worker"]), "--listen", listen,
-                "--key-file", key_file, "--processes", str(processes)]
+                "--key-file", key_file]
+        argv += [] if processes is None else ["--processes", str(processes)]  # None: the default
         argv = wrap(argv) if wrap else argv
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT)
@@ -142,7 +143,7 @@ def daemons(key_file):
     """``daemons(n)`` starts n daemons sharing ``key_file``; all stop at the end of the test."""
     started: list[DaemonProcess] = []
 
-    def start(n: int = 1, processes: int = 2) -> list[DaemonProcess]:
+    def start(n: int = 1, processes: int | None = 2) -> list[DaemonProcess]:
         new = [DaemonProcess(key_file, processes) for _ in range(n)]
         started.extend(new)
         return new

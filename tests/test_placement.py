@@ -92,3 +92,24 @@ def test_compact_renumbers_used_workers_in_order_with_their_hosts():
     placement, slots = compact({"a": 3, "b": 1, "c": 3}, ("A", "B", "A", "B"))
     assert placement == {"a": 1, "b": 0, "c": 1}
     assert slots == ("B", "B")
+
+
+def test_hosts_on_one_machine_share_its_cpus_and_hosts_alone_keep_their_offer():
+    from cascata._run.hosts import share_machines
+
+    # Two daemons on one 2-CPU machine offering 2 each: one process each, as one host would use.
+    assert share_machines([(A, 2, "m1", 2), (B, 2, "m1", 2)]) == [(A, 1), (B, 1)]
+    # Different machines, or no machine id (not Linux): offers as they are.
+    assert share_machines([(A, 2, "m1", 2), (B, 2, "m2", 2)]) == [(A, 2), (B, 2)]
+    assert share_machines([(A, 2, "", 2), (B, 2, "", 2)]) == [(A, 2), (B, 2)]
+    # The caller's machine ('local') counts like any host; CPUs are handed out in turn, and every
+    # host on a shared machine keeps at least one process.
+    assert share_machines([("local", 2, "m1", 2), (A, 4, "m1", 2), (B, 8, "m2", 8)]) == [
+        ("local", 1), (A, 1), (B, 8)
+    ]
+    assert share_machines([(A, 3, "m1", 2), (B, 3, "m1", 2), ("x:1", 3, "m1", 2)]) == [
+        (A, 1), (B, 1), ("x:1", 1)
+    ]
+    # Within the machine's CPUs already: unchanged.
+    assert share_machines([(A, 1, "m1", 4), (B, 2, "m1", 4)]) == [(A, 1), (B, 2)]
+    assert share_machines([(A, 8, "m1", 4)]) == [(A, 8)]  # alone: its own --processes stands

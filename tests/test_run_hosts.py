@@ -458,3 +458,25 @@ def test_a_daemon_on_an_ipv6_address_serves_a_run_next_to_one_on_ipv4(key_file):
     finally:
         six.stop()
         four.stop()
+
+
+def test_daemons_on_one_machine_get_no_more_workers_than_its_cpus_unless_asked(daemons, key_file):
+    from cascata._run.placement import available_cpus
+
+    a, b = daemons(2, processes=None)  # both on this machine, each offering its CPUs
+    g = Graph()
+    g.src = Source
+    g.mids = Slow * 6
+    g.src.n < 60
+    g.src.out >> g.mids.x
+    items = g.collect(g.mids.out)
+    report = g.run(workers=[a.address, b.address], key_file=key_file)
+    assert sorted(items) == list(range(60))
+    assert len(report.workers) == max(2, min(available_cpus(), 7))
+    report = g.run(3, workers=[a.address, b.address], key_file=key_file)  # asked: as many
+    assert len(report.workers) == 3
+    assert {w.host for w in report.workers.values()} == {a.address, b.address}
+    c, d = daemons(2, processes=4)  # the operator fixed the processes: they stand
+    report = g.run(workers=[c.address, d.address], key_file=key_file)
+    assert len(report.workers) >= 6  # one per component (src and a member share one)
+

@@ -24,7 +24,7 @@ from ..errors import AddressError, HostLostError, PlanRefusedError
 from ..transport import control, sockets
 from ..transport.auth import REFUSED_FOR, HandshakeWatch, load_key
 from ..transport.endpoints import parse_address, tcp_endpoint
-from .placement import available_cpus
+from ..worker.machine import available_cpus, machine_id
 
 # Seconds a daemon has to complete the CurveZMQ handshake and answer HELLO.
 CONNECT_TIMEOUT = 5.0
@@ -38,6 +38,8 @@ class HostLink:
         self.address = address
         self.processes = 0
         self.nonce = b""  # from the daemon's WELCOME: the LAUNCH on this link carries it
+        self.machine = ""  # the daemon's machine (boot id) and CPUs, also from its WELCOME
+        self.cpus = 0
         # A fresh identity per run: the daemon tells runs apart by it.
         self.sock = sockets.open_control_dealer(ctx, b"c" + uuid.uuid4().bytes)
         self._watch = HandshakeWatch(self.sock, address, refused_after=REFUSED_FOR)
@@ -72,6 +74,8 @@ class HostLink:
             raise HostLostError(self.address, f"answered {record.KIND!r} to HELLO")
         self.processes = record.processes
         self.nonce = record.nonce
+        self.machine = record.machine
+        self.cpus = record.cpus
         self.last_seen = time.monotonic()
         # From now on a dropped connection matters: ZeroMQ would reconnect without a word, and
         # control records in the dropped one's buffers would be lost (they carry no sequence
@@ -161,12 +165,19 @@ class Cluster:
     process must not inherit a live zmq context."""
 
     def __init__(
-        self, addresses: list[str], key_file: str, by_value: bool, offers: list[tuple[str, int]]
+        self, addresses: list[str], key_file: str, by_value: bool, offers: list[tuple[str, int]],
+        shared: list[tuple[str, int]] | None = None,
     ) -> None:
         self.addresses = addresses
         self.key_file = key_file
         self.by_value = by_value
         self.offers = offers
+        # The same, with hosts that are one machine sharing its CPUs: what a run uses when the
+        # caller does not ask for a number of workers.
+        self.shared = shared if shared is not None else offers
+
+    def offers_for(self, num_workers: int | None) -> list[tuple[str, int]]:
+        return self.shared if num_workers is None else self.offers
 
     def key(self) -> Any:
         return load_key(self.key_file)
@@ -189,10 +200,36 @@ def open_hosts(
     ctx = zmq.Context()
     try:
         links = connect_hosts(ctx, daemons, key_file, by_value)
-        offered = {link.address: link.processes for link in links}
+        offered = {link.address: (link.processes, link.machine, link.cpus) for link in links}
         for link in links:
             link.close()
     finally:
         ctx.term()
-    offers = [(a, available_cpus() if a == LOCAL else offered[a]) for a in addresses]
-    return Cluster(daemons, key_file, by_value, offers)
+    offered[LOCAL] = (available_cpus(), machine_id(), available_cpus())
+    offers = [(a, offered[a][0]) for a in addresses]
+    shared = share_machines([(a, *offered[a]) for a in addresses])
+    return Cluster(daemons, key_file, by_value, offers, shared)
+
+
+def share_machines(hosts: Sequence[tuple[str, int, str, int]]) -> list[tuple[str, int]]:
+    """``(address, processes, machine, cpus)`` of each host as ``(address, processes)``, where
+    hosts on one machine (same boot id) together offer at most its CPUs (each at least one),
+    taken in turn; a host alone on its machine keeps its offer."""
+    machines: dict[str, list[str]] = {}
+    for address, _, machine, _ in hosts:
+        if machine:
+            machines.setdefault(machine, []).append(address)
+    offer = {a: n for a, n, _, _ in hosts}
+    cpus = {a: c for a, _, _, c in hosts}
+    out = dict(offer)
+    for members in machines.values():
+        budget = max(len(members), min(cpus[a] for a in members))
+        if len(members) < 2 or sum(offer[a] for a in members) <= budget:
+            continue
+        out.update({a: 0 for a in members})
+        while budget > 0:
+            for a in members:
+                if budget > 0 and out[a] < offer[a]:
+                    out[a] += 1
+                    budget -= 1
+    return [(a, out[a]) for a, _, _, _ in hosts]

@@ -9,18 +9,12 @@ few times as it can (once over two hosts), while a group's members still alterna
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from .._topology import topological
+from ..worker.machine import available_cpus
 
-
-def available_cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+__all__ = ["assign", "available_cpus", "compact", "host_major", "pin_to_hosts"]
 
 
 def assign(

@@ -20,7 +20,7 @@ import msgpack
 from ..errors import ProtocolError
 
 # Bumped whenever a record's fields change: a peer speaking another version is refused by name.
-PROTOCOL = 8
+PROTOCOL = 9
 
 
 @dataclass(frozen=True, order=True)
@@ -252,7 +252,9 @@ class Hello(Record):
 class Welcome(Record):
     """The daemon accepts the coordinator: how many worker processes it offers, its versions, and
     a fresh ``nonce`` the connection's LAUNCH must carry (so a recorded LAUNCH never runs again,
-    not even on a restarted daemon, which no longer knows the plan ids it ran)."""
+    not even on a restarted daemon, which no longer knows the plan ids it ran); ``machine`` (the
+    kernel's boot id) and ``cpus`` let the coordinator see daemons that share one machine and its
+    CPUs (``machine`` is empty when the operator fixed the processes with ``--processes``)."""
 
     KIND: ClassVar[str] = "welcome"
     address: str
@@ -261,6 +263,8 @@ class Welcome(Record):
     cascata: str
     dill: str
     nonce: bytes = b""
+    machine: str = ""
+    cpus: int = 0
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ..transport import control, sockets
 from ..transport.auth import load_key, start_authenticator
 from ..transport.endpoints import format_address, is_all_interfaces, parse_address, tcp_endpoint
 from .forks import ForkServer, ForkServerError
+from .machine import available_cpus, machine_id
 from .session import Session, versions
 
 logger = logging.getLogger("cascata.worker")
@@ -51,7 +52,7 @@ class Daemon:
     """One host's service. ``serve()`` runs until SIGTERM/SIGINT, ending any run it serves."""
 
     def __init__(
-        self, listen: str, key_file: str, processes: int, allow_all_interfaces: bool = False
+        self, listen: str, key_file: str, processes: int | None, allow_all_interfaces: bool = False
     ) -> None:
         host, port = parse_address(listen)
         if is_all_interfaces(host) and not allow_all_interfaces:
@@ -60,6 +61,10 @@ class Daemon:
                 "address of the interface the other hosts reach (e.g. 10.0.0.5:7700), or add "
                 "--allow-all-interfaces if you mean it"
             )
+        # Offered by default (this machine's CPUs), the processes are shared with other daemons
+        # on the same machine; a number the operator gave stands as given.
+        self.elastic = processes is None
+        processes = available_cpus() if processes is None else processes
         if processes < 1:
             raise ValueError(f"--processes must be at least 1, got {processes}")
         self.key_file = os.path.abspath(key_file)
@@ -200,7 +205,10 @@ class Daemon:
         self._greeted[peer] = nonce
         if len(self._greeted) > GREETED:
             del self._greeted[next(iter(self._greeted))]
-        welcome = control.Welcome(self.address, self.processes, py, ver, dill_ver, nonce)
+        welcome = control.Welcome(
+            self.address, self.processes, py, ver, dill_ver, nonce,
+            machine_id() if self.elastic else "", available_cpus()
+        )
         self.router.send_multipart([peer, welcome.encode()])
 
     def _launch(self, peer: bytes, launch: control.Launch) -> None:
@@ -249,8 +257,6 @@ def _peer_name(peer: bytes) -> str:
 
 def run_daemon(listen: str, key_file: str, processes: int | None, allow_all_interfaces: bool) -> None:
     """Start a daemon and serve until SIGTERM (used by the CLI)."""
-    if processes is None:
-        processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     daemon = Daemon(listen, key_file, processes, allow_all_interfaces)
     # Configured once the daemon runs (not when it refuses to start, which may happen inside
     # another program, such as a test calling the CLI).
