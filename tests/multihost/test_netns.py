@@ -107,8 +107,9 @@ def test_teardown_ends_processes_and_removes_every_name():
         # A grandchild the test never saw: found through the namespace, not the Popen.
         hosts[1].popen(["sh", "-c", "sleep 600 & wait"])
         names = [cluster.bridge] + [h.netns for h in hosts] + [h.veth for h in hosts]
-        pids = [pid for h in hosts for pid in h.pids()]
-        assert len(pids) == 3
+        # `ip netns exec` enters the namespace after Popen returns, and sh starts its sleep
+        # later still: wait for all three (a single look once saw two, under load).
+        pids = poll_for(lambda: (p := [pid for h in hosts for pid in h.pids()]) and len(p) == 3 and p)
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert not [n for n in names if n in namespaces or n in links]
